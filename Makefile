@@ -1,0 +1,42 @@
+# energykit: every target does its own set-up from a fresh clone.
+#   make test   venv + install + ruff + mypy + pytest + strict docs build (what CI runs)
+#   make demo   venv + install + train EqM on a 2-D toy, sample, write runs/demo/
+PYTHON ?= python3
+VENV ?= .venv
+# GPU users: make test TORCH_SPEC="torch==2.13.0 --index-url <your CUDA index>"
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.energykit-installed
+# Two shared cores: more than one BLAS/OpenMP thread makes torch far slower here.
+export OMP_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
+.PHONY: test demo lint typecheck pytest docs clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check energykit tests benchmarks recipes
+	$(VENV)/bin/ruff format --check energykit tests benchmarks recipes
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	$(PY) -m pytest
+
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+test: lint typecheck pytest docs
+
+demo: $(STAMP)
+	$(PY) -m energykit.demo --out runs/demo
+
+clean:
+	rm -rf site runs .pytest_cache .mypy_cache .hypothesis

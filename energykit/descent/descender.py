@@ -1,0 +1,241 @@
+"""`Descender`: any torch optimiser as a sampler on an energy landscape.
+
+Samples are the parameters. Each step writes $\\nabla E(x)$ into `x.grad` from a closure and
+calls `optimizer.step(closure)`; the optimiser's own maths does the rest, so SGD is gradient
+descent, `NAGGD` is the paper's Algorithm 2, and Adam, RMSprop or anything else just work.
+
+Adaptive compute (`g_min`): a sample whose gradient norm falls below `g_min` stops. It is
+never passed to the field again, so the network cost really falls, and its value stays
+bit-identical from then on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from energykit._checks import (
+    batch_norm,
+    batch_view,
+    check_cond_batch,
+    check_finite_tensor,
+    check_floating,
+    check_gradient,
+    check_int,
+    check_real,
+    select_rows,
+)
+from energykit.descent.resolve import OptimizerSpec, build_optimizer, resolve_optimizer
+from energykit.descent.result import DescentResult, DescentStep
+from energykit.fields.base import EnergyField
+
+
+@dataclass
+class DescentState:
+    """A descent in progress (from `Descender.start`), advanced by `Descender.step`.
+
+    Attributes:
+        x: The samples, a leaf tensor the optimiser owns, `(B, *shape)`.
+        optimizer: The optimiser stepping `x`.
+        cond: Conditioning for the field, batched tensors sliced with the active rows.
+        step: Steps taken so far.
+        steps: Updates per sample, `(B,)`.
+        nfe: Field evaluations per sample, `(B,)`.
+        grad_norm: Last evaluated gradient norm per sample, `(B,)`.
+        converged: Rows stopped on `g_min`, `(B,)`.
+        trajectory: Recorded states (with `record=True`).
+    """
+
+    x: Tensor
+    optimizer: Optimizer
+    cond: dict[str, Any]
+    max_steps: int
+    steps: Tensor
+    nfe: Tensor
+    grad_norm: Tensor
+    converged: Tensor
+    step: int = 0
+    n_converged: int = 0
+    trajectory: list[Tensor] | None = field(default=None)
+
+    @property
+    def done(self) -> bool:
+        """True once every step was taken or every sample has stopped."""
+        return self.step >= self.max_steps or self.n_converged == self.x.shape[0]
+
+    def result(self) -> DescentResult:
+        """Freeze the state into a `DescentResult`."""
+        traj = None if self.trajectory is None else torch.stack(self.trajectory)
+        return DescentResult(
+            x=self.x.detach().clone(),
+            steps=self.steps.clone(),
+            nfe=self.nfe.clone(),
+            grad_norm=self.grad_norm.clone(),
+            converged=self.converged.clone(),
+            trajectory=traj,
+        )
+
+
+class Descender:
+    """Turn an optimiser into a sampler that descends `field`.
+
+    Args:
+        field: The landscape; its gradient points uphill (paper sign).
+        optimizer: An `Optimizer` class, a factory `f(params, **kw)`, or a name (`"gd"`,
+            `"nag"`, `"adam"`, any `torch.optim` or `torch_optimizer` class name).
+        lr: Step size; `None` keeps the optimiser's default.
+        steps: Maximum number of steps, at least 1.
+        g_min: Adaptive compute: a sample stops once $\\lVert\\nabla E(x)\\rVert <$ `g_min`.
+        record: Keep the trajectory.
+        callback: Called with a `DescentStep` after every step.
+        **optimizer_kwargs: Passed to the optimiser, e.g. `momentum=0.3` for `"nag"`.
+
+    Example:
+        >>> result = Descender(field, "nag", lr=0.0017, momentum=0.3, g_min=0.05).run(x0)
+    """
+
+    def __init__(
+        self,
+        field: EnergyField,
+        optimizer: OptimizerSpec = torch.optim.SGD,
+        *,
+        lr: float | None = None,
+        steps: int = 250,
+        g_min: float | None = None,
+        record: bool = False,
+        callback: Callable[[DescentStep], None] | None = None,
+        **optimizer_kwargs: Any,
+    ) -> None:
+        if not isinstance(field, EnergyField):
+            raise TypeError(f"Descender field: expected an EnergyField, got {type(field)}")
+        self.field = field
+        self.optimizer = optimizer
+        resolve_optimizer(optimizer)  # fail on unknown names now, not at run()
+        self.lr = None if lr is None else check_real("lr", lr, minimum=0.0)
+        self.steps = check_int("steps", steps, minimum=1)
+        self.g_min = None if g_min is None else check_real("g_min", g_min, minimum=0.0)
+        self.record = record
+        self.callback = callback
+        self.optimizer_kwargs = optimizer_kwargs
+
+    def start(self, x0: Tensor, **cond: Any) -> DescentState:
+        """Set up a descent from `x0` (not modified) without taking a step.
+
+        Args:
+            x0: Starting points, floating point and finite, `(B, *shape)`.
+            **cond: Conditioning; batched tensors must have `B` rows.
+        """
+        x0 = check_finite_tensor("x0", check_floating("x0", x0))
+        check_cond_batch(x0, cond)
+        x = x0.detach().clone()
+        b, dev = x.shape[0], x.device
+        return DescentState(
+            x=x,
+            optimizer=build_optimizer(self.optimizer, x, self.lr, self.optimizer_kwargs),
+            cond=dict(cond),
+            max_steps=self.steps,
+            steps=torch.zeros(b, dtype=torch.long, device=dev),
+            nfe=torch.zeros(b, dtype=torch.long, device=dev),
+            grad_norm=torch.full((b,), float("nan"), dtype=x.dtype, device=dev),
+            converged=torch.zeros(b, dtype=torch.bool, device=dev),
+            trajectory=[x.clone()] if self.record else None,
+        )
+
+    def step(self, state: DescentState) -> DescentStep:
+        """Take one optimiser step on every active sample of `state`.
+
+        Raises:
+            RuntimeError: the descent is already done.
+            FloatingPointError: a gradient or a sample turned non-finite (names step and rows).
+        """
+        if state.done:
+            raise RuntimeError(f"Descender.step: the descent is done after {state.step} steps")
+        x, k = state.x, state.step
+        active = ~state.converged
+        rows = None if state.n_converged == 0 else active.nonzero().flatten()
+        # Only adaptive compute can freeze rows; without it there is nothing to restore.
+        before = None if self.g_min is None else x.detach().clone()
+        seen: dict[str, Tensor] = {}
+
+        def closure() -> Tensor:
+            seen["grad"] = self._evaluate(state, rows, k)
+            x.grad = seen["grad"]
+            return torch.zeros((), dtype=x.dtype, device=x.device)
+
+        state.optimizer.step(closure)
+        if "grad" not in seen:
+            raise RuntimeError(
+                f"{type(state.optimizer).__name__}.step did not call its closure; the "
+                "Descender needs optimisers that accept step(closure)"
+            )
+        if before is not None:
+            with torch.no_grad():
+                x.copy_(torch.where(batch_view(state.converged, x), before, x))
+        moved = active & ~state.converged
+        state.steps += moved.long()
+        _check_finite_rows(x, moved, k)
+        state.step += 1
+        if state.trajectory is not None:
+            state.trajectory.append(x.detach().clone())
+        info = DescentStep(k, x.detach(), seen["grad"], state.grad_norm, active, state.converged)
+        if self.callback is not None:
+            self.callback(info)
+        return info
+
+    def run(self, x0: Tensor, **cond: Any) -> DescentResult:
+        """Descend from `x0` until `steps` are taken or every sample has stopped.
+
+        Args:
+            x0: Starting points, `(B, *shape)`; not modified.
+            **cond: Conditioning for the field, e.g. `y=labels` of shape `(B,)`.
+
+        Returns:
+            A `DescentResult` with the final samples and per-sample accounting.
+        """
+        state = self.start(x0, **cond)
+        while not state.done:
+            self.step(state)
+        return state.result()
+
+    @torch.no_grad()
+    def _evaluate(self, state: DescentState, rows: Tensor | None, k: int) -> Tensor:
+        """Gradient at the optimiser's current point for the active rows; zeros elsewhere."""
+        x = state.x.detach()
+        b = x.shape[0]
+        xa = x if rows is None else x[rows]
+        cond = state.cond if rows is None else select_rows(state.cond, rows, b)
+        g = check_gradient(self.field, xa, self.field.gradient(xa, **cond))
+        norms = batch_norm(g)
+        finite = torch.isfinite(norms)
+        if not bool(finite.all()):
+            bad = torch.arange(b, device=x.device) if rows is None else rows
+            raise FloatingPointError(
+                f"descent: non-finite gradient at step {k} in samples "
+                f"{bad[~finite].tolist()[:10]}"
+            )
+        idx = slice(None) if rows is None else rows
+        state.nfe[idx] += 1
+        state.grad_norm[idx] = norms.to(state.grad_norm.dtype)
+        if self.g_min is not None:
+            newly = norms < self.g_min
+            state.converged[idx] |= newly
+            state.n_converged = int(state.converged.sum())
+            g = torch.where(batch_view(newly, g), torch.zeros_like(g), g)
+        if rows is None:
+            return g
+        full = torch.zeros_like(x)
+        full[rows] = g
+        return full
+
+
+def _check_finite_rows(x: Tensor, rows: Tensor, k: int) -> None:
+    bad = rows & ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
+    if bool(bad.any()):
+        raise FloatingPointError(
+            f"descent: samples became non-finite at step {k}: {bad.nonzero().flatten().tolist()[:10]}"
+        )

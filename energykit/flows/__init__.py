@@ -1,0 +1,5 @@
+"""ODE samplers for time-conditional flow-matching baselines."""
+
+from energykit.flows.ode import ODEResult, euler, euler_step, heun, heun_step, integrate
+
+__all__ = ["ODEResult", "euler", "euler_step", "heun", "heun_step", "integrate"]

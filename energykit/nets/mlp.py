@@ -1,0 +1,107 @@
+"""A residual MLP for low-dimensional data, optionally time- and class-conditioned."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from energykit._checks import check_int
+from energykit.nets.embeddings import sinusoidal_embedding
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "softplus": nn.Softplus,
+}
+
+
+class _Block(nn.Module):
+    """`x + W2 act(W1 act(x))` with a pre-activation (smooth, so double backward is useful)."""
+
+    def __init__(self, width: int, activation: Callable[[], nn.Module]) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            activation(), nn.Linear(width, width), activation(), nn.Linear(width, width)
+        )
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h + self.net(h)
+
+
+class MLP(nn.Module):
+    """Residual MLP `(B, *shape) -> (B, *shape)` (or `(B, out_dim)`).
+
+    Time and class inputs are added to the first hidden layer: time through a sinusoidal
+    embedding and a linear map, classes through a table with `num_classes + 1` rows (the last
+    row is the null class used by classifier-free guidance).
+
+    Args:
+        dim: Number of input features, `prod(shape)`.
+        width: Hidden width.
+        depth: Number of residual blocks.
+        out_dim: Output features; default `dim`, with the output reshaped like the input.
+        time_dim: Width of the sinusoidal time embedding; `None` for a time-free net (EqM).
+        num_classes: Number of classes for conditioning; `None` for an unconditional net.
+        activation: One of `silu`, `gelu`, `tanh`, `softplus`.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        width: int = 256,
+        depth: int = 3,
+        *,
+        out_dim: int | None = None,
+        time_dim: int | None = None,
+        num_classes: int | None = None,
+        activation: str = "silu",
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"MLP activation: expected one of {sorted(ACTIVATIONS)}, got {activation!r}"
+            )
+        self.dim = check_int("MLP dim", dim, minimum=1)
+        self.out_dim = self.dim if out_dim is None else check_int("out_dim", out_dim, minimum=1)
+        width = check_int("MLP width", width, minimum=1)
+        act = ACTIVATIONS[activation]
+        self.time_dim = time_dim
+        self.num_classes = num_classes
+        self.inp = nn.Linear(self.dim, width)
+        self.time = None if time_dim is None else nn.Linear(time_dim, width)
+        self.classes = None if num_classes is None else nn.Embedding(num_classes + 1, width)
+        self.blocks = nn.Sequential(*[_Block(width, act) for _ in range(depth)])
+        self.out = nn.Sequential(act(), nn.Linear(width, self.out_dim))
+
+    def forward(self, x: Tensor, t: Tensor | None = None, y: Tensor | None = None) -> Tensor:
+        """Args:
+            x: Input, `(B, *shape)` with `prod(shape) == dim`.
+            t: Time per sample `(B,)`; required iff the net was built with `time_dim`.
+            y: Class per sample `(B,)` int; required iff built with `num_classes`.
+
+        Returns:
+            `(B, *shape)` when `out_dim == dim`, else `(B, out_dim)`.
+        """
+        flat = x.reshape(x.shape[0], -1)  # (B, *shape) -> (B, dim)
+        if flat.shape[1] != self.dim:
+            raise ValueError(f"MLP x: expected {self.dim} features, got {tuple(x.shape[1:])}")
+        h = self.inp(flat)
+        if self.time is not None:
+            if t is None:
+                raise TypeError("MLP: built with time_dim, so t (shape (B,)) is required")
+            assert self.time_dim is not None
+            t = t.expand(x.shape[0]) if t.ndim == 0 else t
+            h = h + self.time(sinusoidal_embedding(t.to(x.dtype), self.time_dim))
+        elif t is not None:
+            raise TypeError("MLP: built without time_dim (time-free), but t was given")
+        if self.classes is not None:
+            if y is None:
+                raise TypeError("MLP: built with num_classes, so y (shape (B,)) is required")
+            h = h + self.classes(torch.as_tensor(y, device=x.device).long())
+        elif y is not None:
+            raise TypeError("MLP: built without num_classes, but y was given")
+        out = self.out(self.blocks(h))
+        return out.reshape(x.shape) if self.out_dim == self.dim else out

@@ -1,0 +1,69 @@
+"""Flow-matching baselines: time-conditional and noise-unconditional velocity regression."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from energykit._checks import batch_norm, check_floating, check_shape
+from energykit.objectives.interpolant import draw_levels, draw_noise, interpolate
+from energykit.objectives.output import LossOutput
+
+
+class FlowMatchingLoss:
+    """$\\mathcal L = \\mathbb E\\, \\lVert v(x_t, t) - (x - \\epsilon) \\rVert^2$ with
+    $x_t = t x + (1 - t) \\epsilon$, $t \\sim U[0, 1)$, averaged like `EqMLoss`.
+
+    The velocity points from noise to data, so samples come from integrating
+    $\\dot x = v(x, t)$ from $t = 0$ to $1$ (see `energykit.flows`).
+
+    Args:
+        time_conditional: Call `net(x_t, t, **cond)` (standard FM); with `False`, call
+            `net(x_t, **cond)` (noise-unconditional FM, the EqM ablation).
+    """
+
+    def __init__(self, time_conditional: bool = True) -> None:
+        if not isinstance(time_conditional, bool):
+            raise TypeError(f"time_conditional: expected a bool, got {type(time_conditional)}")
+        self.time_conditional = time_conditional
+
+    def __call__(
+        self,
+        net: Callable[..., Tensor],
+        x: Tensor,
+        *,
+        t: Tensor | None = None,
+        noise: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        **cond: Any,
+    ) -> LossOutput:
+        """Evaluate the loss on a batch of data.
+
+        Args:
+            net: Velocity model.
+            x: Data, `(B, *shape)`.
+            t: Times `(B,)`; drawn from $U[0, 1)$ when `None`.
+            noise: $\\epsilon$ shaped like `x`; drawn when `None`.
+            generator: Random generator for the draws.
+            **cond: Conditioning passed to the net.
+        """
+        x = check_floating("x", x)
+        t = draw_levels(x, generator) if t is None else t
+        noise = draw_noise(x, generator) if noise is None else noise
+        check_shape("noise", noise, x.shape)
+        check_shape("t", t, (x.shape[0],))
+        x_t = interpolate(x, noise, t)
+        target = x - noise
+        pred = net(x_t, t, **cond) if self.time_conditional else net(x_t, **cond)
+        check_shape("net output", pred, x.shape)
+        per_sample = (pred - target).square().reshape(x.shape[0], -1).mean(dim=1)
+        return LossOutput(
+            loss=per_sample.mean(),
+            per_sample=per_sample,
+            t=t,
+            prediction_norm=batch_norm(pred.detach()),
+            target_norm=batch_norm(target),
+        )
