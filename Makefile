@@ -10,6 +10,7 @@ STAMP := $(VENV)/.energykit-installed
 # Two shared cores: more than one BLAS/OpenMP thread makes torch far slower here.
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
+export NO_MKDOCS_2_WARNING ?= 1
 
 .PHONY: test demo lint typecheck pytest docs clean
 

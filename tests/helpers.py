@@ -41,12 +41,16 @@ def random_spd(d: int, seed: int, dtype: torch.dtype = torch.float64) -> Tensor:
     return ((q * eig) @ q.T).to(dtype)
 
 
-def explicit_zoo(d: int, seed: int, dtype: torch.dtype = torch.float64) -> dict[str, ek.EnergyField]:
+def explicit_zoo(
+    d: int, seed: int, dtype: torch.dtype = torch.float64
+) -> dict[str, ek.EnergyField]:
     """One explicit field of each kind on R^d."""
     g = torch.Generator().manual_seed(seed)
     return {
         "gaussian": Gaussian(torch.randn(d, generator=g, dtype=dtype), random_spd(d, seed, dtype)),
-        "quadratic": Quadratic(random_spd(d, seed + 1, dtype), torch.randn(d, generator=g, dtype=dtype)),
+        "quadratic": Quadratic(
+            random_spd(d, seed + 1, dtype), torch.randn(d, generator=g, dtype=dtype)
+        ),
         "mixture": GaussianMixture(
             torch.randn(3, d, generator=g, dtype=dtype),
             0.5 + torch.rand(3, generator=g, dtype=dtype),

@@ -29,6 +29,8 @@ def test_demo_writes_its_report(tmp_path, capsys):
     out = main(["--out", str(tmp_path / "demo"), "--train-steps", "20", "--n-samples", "64"])
     assert (out / "samples.png").stat().st_size > 10_000
     summary = json.loads((out / "metrics.json").read_text())
-    assert [r["sampler"] for r in summary["rows"]] == ["gd", "nag", "nag + g_min"]
+    labels = [r["sampler"] for r in summary["rows"]]
+    assert labels[:4] == ["data (fresh draw)", "gd", "nag", "nag + g_min"]
+    assert labels[4].startswith("nag, ")
     assert "| sampler |" in (out / "metrics.md").read_text()
     assert f"report: {out.resolve()}" in capsys.readouterr().out

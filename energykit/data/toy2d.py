@@ -29,7 +29,9 @@ def eight_gaussians_modes() -> Tensor:
 
 def _eight_gaussians(n: int, gen: torch.Generator | None) -> Tensor:
     idx = torch.randint(0, 8, (n,), generator=gen)
-    return eight_gaussians_modes()[idx] + MODE_STD * torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    return eight_gaussians_modes()[idx] + MODE_STD * torch.randn(
+        n, 2, generator=gen, dtype=torch.float64
+    )
 
 
 def _moons(n: int, gen: torch.Generator | None) -> Tensor:
@@ -94,6 +96,8 @@ def sample_toy(
         Points, `(n, 2)`.
     """
     if name not in TOY_DISTRIBUTIONS:
-        raise ValueError(f"toy distribution: expected one of {sorted(TOY_DISTRIBUTIONS)}, got {name!r}")
+        raise ValueError(
+            f"toy distribution: expected one of {sorted(TOY_DISTRIBUTIONS)}, got {name!r}"
+        )
     n = check_int("n", n, minimum=1)
     return TOY_DISTRIBUTIONS[name](n, generator).to(dtype=dtype, device=device)

@@ -162,10 +162,10 @@ class Descender:
         before = None if self.g_min is None else x.detach().clone()
         seen: dict[str, Tensor] = {}
 
-        def closure() -> Tensor:
+        def closure() -> float:
             seen["grad"] = self._evaluate(state, rows, k)
             x.grad = seen["grad"]
-            return torch.zeros((), dtype=x.dtype, device=x.device)
+            return 0.0  # no loss: an implicit field has no energy to report
 
         state.optimizer.step(closure)
         if "grad" not in seen:
@@ -215,8 +215,7 @@ class Descender:
         if not bool(finite.all()):
             bad = torch.arange(b, device=x.device) if rows is None else rows
             raise FloatingPointError(
-                f"descent: non-finite gradient at step {k} in samples "
-                f"{bad[~finite].tolist()[:10]}"
+                f"descent: non-finite gradient at step {k} in samples {bad[~finite].tolist()[:10]}"
             )
         idx = slice(None) if rows is None else rows
         state.nfe[idx] += 1
@@ -236,6 +235,5 @@ class Descender:
 def _check_finite_rows(x: Tensor, rows: Tensor, k: int) -> None:
     bad = rows & ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
     if bool(bad.any()):
-        raise FloatingPointError(
-            f"descent: samples became non-finite at step {k}: {bad.nonzero().flatten().tolist()[:10]}"
-        )
+        rows_bad = bad.nonzero().flatten().tolist()[:10]
+        raise FloatingPointError(f"descent: samples became non-finite at step {k}: {rows_bad}")

@@ -143,11 +143,7 @@ class GaussianMixture(EnergyField):
         d = z.shape[1]
         var = self.stds.to(z).square()
         sq = _sqdist(z, self.means.to(z))
-        return (
-            self.log_weights.to(z)
-            - 0.5 * sq / var
-            - 0.5 * d * torch.log(2 * math.pi * var)
-        )
+        return self.log_weights.to(z) - 0.5 * sq / var - 0.5 * d * torch.log(2 * math.pi * var)
 
     def energy(self, x: Tensor, **cond: Any) -> Tensor:
         z = _flat(x, self.means.shape[1], "GaussianMixture")

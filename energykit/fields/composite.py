@@ -8,7 +8,7 @@ not a nested pair, and a term that appears twice is kept once with its weights a
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -62,37 +62,44 @@ class WeightedSum(EnergyField):
         return cls(terms, [entry[1] for entry in merged.values()], total_offset)
 
     @property
+    def fields(self) -> list[EnergyField]:
+        """The terms $E_i$, typed (the `terms` ModuleList holds the same modules)."""
+        return cast(list[EnergyField], list(self.terms))
+
+    @property
     def has_energy(self) -> bool:
-        return all(t.has_energy for t in self.terms)
+        return all(t.has_energy for t in self.fields)
 
     @property
     def label(self) -> str:
-        inner = " + ".join(f"{float(w):g}*{t.label}" for w, t in zip(self.weights, self.terms))
+        inner = " + ".join(
+            f"{float(w):g}*{t.label}" for w, t in zip(self.weights, self.fields, strict=True)
+        )
         return f"WeightedSum({inner})"
 
     def gradient(self, x: Tensor, **cond: Any) -> Tensor:
         total: Tensor | None = None
-        for w, term in zip(self.weights, self.terms):
+        for w, term in zip(self.weights, self.fields, strict=True):
             g = check_gradient(term, x, term.gradient(x, **cond)) * w.to(x.dtype)
             total = g if total is None else total + g
         assert total is not None  # construction guarantees at least one term
         return total
 
     def energy(self, x: Tensor, **cond: Any) -> Tensor:
-        for i, term in enumerate(self.terms):
+        for i, term in enumerate(self.fields):
             if not term.has_energy:
                 raise NoEnergyError(
                     f"{self.label} has no energy: term {i} ({term.label}) is implicit"
                 )
         total = self.offset.to(x.dtype).expand(x.shape[0])
-        for w, term in zip(self.weights, self.terms):
+        for w, term in zip(self.weights, self.fields, strict=True):
             total = total + term.energy(x, **cond) * w.to(x.dtype)
         return total
 
 
 def _expand(field: EnergyField, weight: float) -> list[tuple[EnergyField, float]]:
     if isinstance(field, WeightedSum):
-        return [(t, weight * float(w)) for t, w in zip(field.terms, field.weights)]
+        return [(t, weight * float(w)) for t, w in zip(field.fields, field.weights, strict=True)]
     return [(field, weight)]
 
 

@@ -77,7 +77,9 @@ class MLP(nn.Module):
         self.out = nn.Sequential(act(), nn.Linear(width, self.out_dim))
 
     def forward(self, x: Tensor, t: Tensor | None = None, y: Tensor | None = None) -> Tensor:
-        """Args:
+        """Map samples (plus optional time and class) to samples.
+
+        Args:
             x: Input, `(B, *shape)` with `prod(shape) == dim`.
             t: Time per sample `(B,)`; required iff the net was built with `time_dim`.
             y: Class per sample `(B,)` int; required iff built with `num_classes`.

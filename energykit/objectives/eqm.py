@@ -77,4 +77,3 @@ class EqMLoss:
             prediction_norm=batch_norm(pred.detach()),
             target_norm=batch_norm(target),
         )
-

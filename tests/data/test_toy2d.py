@@ -18,7 +18,9 @@ def test_seeded_shapes_and_range(name):
 
 
 def test_eight_gaussians_sit_on_their_modes():
-    x = sample_toy("8gaussians", 4000, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x = sample_toy(
+        "8gaussians", 4000, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
     d = torch.cdist(x, eight_gaussians_modes()).min(dim=1).values
     assert float((d < 0.5).double().mean()) > 0.999
 
@@ -30,5 +32,5 @@ def test_checkerboard_fills_alternate_squares():
 
 
 def test_unknown_name():
-    with pytest.raises(ValueError, match="expected one of .*'moons'"):
+    with pytest.raises(ValueError, match=r"expected one of .*'moons'"):
         sample_toy("swissroll", 3)

@@ -14,13 +14,17 @@ X0 = torch.zeros(3, 2, dtype=torch.float64)
 
 
 def test_x0_must_be_floating_and_finite():
-    with pytest.raises(TypeError, match="x0: expected a floating-point tensor, got dtype torch.int64"):
+    with pytest.raises(
+        TypeError, match=r"x0: expected a floating-point tensor, got dtype torch\.int64"
+    ):
         ek.Descender(FIELD).run(torch.zeros(3, 2, dtype=torch.long))
-    with pytest.raises(TypeError, match="x0: expected a torch.Tensor, got list"):
+    with pytest.raises(TypeError, match=r"x0: expected a torch\.Tensor, got list"):
         ek.Descender(FIELD).run([[0.0, 1.0]])  # type: ignore[arg-type]
     bad = X0.clone()
     bad[1, 0] = float("nan")
-    with pytest.raises(ValueError, match=r"x0: expected finite values, got NaN/inf in samples \[1\]"):
+    with pytest.raises(
+        ValueError, match=r"x0: expected finite values, got NaN/inf in samples \[1\]"
+    ):
         ek.Descender(FIELD).run(bad)
 
 
@@ -45,7 +49,9 @@ def test_steps_must_be_an_int():
 
 
 def test_unknown_optimiser_lists_the_choices():
-    with pytest.raises(ValueError, match=r"unknown name 'adamm'; expected one of \[.*'adam'.*'nag'"):
+    with pytest.raises(
+        ValueError, match=r"unknown name 'adamm'; expected one of \[.*'adam'.*'nag'"
+    ):
         ek.Descender(FIELD, "adamm")
 
 
@@ -56,7 +62,9 @@ def test_wrong_gradient_shape_is_named():
 
 def test_conditioning_of_the_wrong_batch_size():
     field = ek.ImplicitField(tiny_mlp(2, 0, num_classes=3))
-    with pytest.raises(ValueError, match=r"conditioning 'y': expected batch size 3.*got shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"conditioning 'y': expected batch size 3.*got shape \(2,\)"
+    ):
         ek.Descender(field).run(X0, y=torch.zeros(2, dtype=torch.long))
 
 
@@ -82,5 +90,5 @@ def test_field_must_be_a_field():
 
 def test_nag_without_closure():
     x = torch.zeros(2, requires_grad=True)
-    with pytest.raises(ValueError, match="NAGGD.step: expected a closure"):
+    with pytest.raises(ValueError, match=r"NAGGD\.step: expected a closure"):
         ek.NAGGD([x]).step()

@@ -35,7 +35,9 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> None:
         torch.testing.assert_close(a, b, rtol=F32_RTOL, atol=F32_ATOL)
 
 
-@given(dims, batches, seeds, dtypes, weights, weights, st.sampled_from(KINDS), st.sampled_from(KINDS))
+@given(
+    dims, batches, seeds, dtypes, weights, weights, st.sampled_from(KINDS), st.sampled_from(KINDS)
+)
 def test_gradient_is_linear_in_the_terms(d, b, seed, dtype, wa, wb, ka, kb):
     zoo = explicit_zoo(d, seed, dtype)
     other = implicit(d, seed, dtype)
@@ -71,7 +73,7 @@ def test_one_times_field_is_the_field_exactly(d, b, seed, dtype, kind):
 def test_double_negation_is_the_identity_exactly(d, b, seed, dtype, kind):
     field = explicit_zoo(d, seed, dtype)[kind]
     x = _points(b, d, seed, dtype)
-    twice = -(-field)
+    twice = -(-field)  # noqa: B002
     assert float(twice.weights[0]) == 1.0
     assert torch.equal(twice.gradient(x), field.gradient(x))
     assert torch.equal(twice.energy(x), field.energy(x))

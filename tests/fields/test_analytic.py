@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal, Normal
-from torch.distributions import Independent
+from torch.distributions import (
+    Categorical,
+    Independent,
+    MixtureSameFamily,
+    MultivariateNormal,
+    Normal,
+)
 
 from energykit.fields import Gaussian, GaussianMixture, Quadratic
 from tests.helpers import random_spd

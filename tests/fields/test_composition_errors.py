@@ -17,7 +17,7 @@ def test_adding_something_else_names_both_sides():
     with pytest.raises(TypeError, match="got bool"):
         a * True  # type: ignore[operator]
     with pytest.raises(TypeError, match="got list"):
-        [1] + a  # type: ignore[operator]
+        [1] + a  # type: ignore[operator]  # noqa: RUF005
 
 
 def test_products_of_fields_and_bad_numbers_are_rejected():

@@ -32,7 +32,9 @@ def test_time_grid_and_unconditional_nets():
     times = []
     integrate(lambda x, t: times.append(float(t[0])) or x * 0, torch.zeros(2, 1), steps=4)
     assert times == [0.0, 0.25, 0.5, 0.75]
-    out = integrate(lambda x: torch.ones_like(x), torch.zeros(2, 1), steps=4, time_conditional=False)
+    out = integrate(
+        lambda x: torch.ones_like(x), torch.zeros(2, 1), steps=4, time_conditional=False
+    )
     torch.testing.assert_close(out.x, torch.ones(2, 1))
 
 

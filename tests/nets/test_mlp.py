@@ -13,7 +13,9 @@ from energykit.nets import MLP, sinusoidal_embedding
 def test_embedding_is_cos_first_with_geometric_frequencies():
     t = torch.tensor([0.0, 1.0, 2.5], dtype=torch.float64)
     emb = sinusoidal_embedding(t, 6)
-    freqs = torch.tensor([math.exp(-math.log(10_000) * i / 3) for i in range(3)], dtype=torch.float64)
+    freqs = torch.tensor(
+        [math.exp(-math.log(10_000) * i / 3) for i in range(3)], dtype=torch.float64
+    )
     expected = torch.cat([torch.cos(t[:, None] * freqs), torch.sin(t[:, None] * freqs)], dim=1)
     torch.testing.assert_close(emb, expected)
     assert sinusoidal_embedding(t, 7).shape == (3, 7)
