@@ -12,7 +12,7 @@ export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export NO_MKDOCS_2_WARNING ?= 1
 
-.PHONY: test demo lint typecheck pytest docs clean
+.PHONY: test demo lint typecheck pytest docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,3 +41,7 @@ demo: $(STAMP)
 
 clean:
 	rm -rf site runs .pytest_cache .mypy_cache .hypothesis
+
+# Long studies live behind their own targets; `make test` never runs them.
+bench: $(STAMP)
+	$(PY) benchmarks/descent_overhead.py
