@@ -20,7 +20,6 @@ import torch
 
 import energykit as ek
 
-
 LR = 0.01
 
 
