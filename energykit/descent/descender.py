@@ -182,7 +182,9 @@ class Descender:
         state.step += 1
         if state.trajectory is not None:
             state.trajectory.append(x.detach().clone())
-        info = DescentStep(k, x.detach(), seen["grad"], state.grad_norm, active, state.converged)
+        info = DescentStep(
+            k, x.detach(), seen["grad"], state.grad_norm.clone(), active, state.converged.clone()
+        )
         if self.callback is not None:
             self.callback(info)
         return info

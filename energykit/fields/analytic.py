@@ -12,12 +12,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_real
+from energykit._checks import check_floating, check_real
 from energykit.fields.base import EnergyField
 
 
 def _flat(x: Tensor, d: int, owner: str) -> Tensor:
-    flat = x.reshape(x.shape[0], -1)
+    flat = check_floating("x", x).reshape(x.shape[0], -1)
     if flat.shape[1] != d:
         raise ValueError(
             f"{owner}: expected samples with {d} entries, got shape {tuple(x.shape[1:])}"

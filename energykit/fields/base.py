@@ -177,6 +177,11 @@ def autograd_gradient(energy: Any, x: Tensor, **cond: Any) -> Tensor:
     Returns:
         The gradient, shape `(B, *shape)`.
     """
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            "an explicit energy needs autograd for grad_x E: call it under torch.no_grad(), "
+            "not torch.inference_mode()"
+        )
     create_graph = torch.is_grad_enabled()
     with torch.enable_grad():
         xg = x if (create_graph and x.requires_grad) else x.detach().requires_grad_(True)

@@ -77,6 +77,9 @@ class WeightedSum(EnergyField):
         )
         return f"WeightedSum({inner})"
 
+    def extra_repr(self) -> str:
+        return f"weights={self.weights.tolist()}, offset={float(self.offset)}"
+
     def gradient(self, x: Tensor, **cond: Any) -> Tensor:
         total: Tensor | None = None
         for w, term in zip(self.weights, self.fields, strict=True):
@@ -108,7 +111,8 @@ class Bound(EnergyField):
 
     Python numbers and 0-d tensors are broadcast to the batch at call time (integers as
     `torch.long`, floats in `x`'s dtype); batched tensors are passed as they are and must
-    match the batch of every call.
+    match the batch of every call. Under adaptive compute the `Descender` evaluates only the
+    active rows, so bind numbers, and pass per-sample tensors to `Descender.run` instead.
 
     Args:
         field: The field to condition.

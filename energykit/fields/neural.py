@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from energykit._checks import batch_sum, check_cond_batch
+from energykit._checks import batch_sum, check_cond_batch, check_floating
 from energykit.fields.base import EnergyField
 
 
@@ -33,6 +33,7 @@ class _NetField(EnergyField):
         return f"{type(self).__name__}({type(self.net).__name__})"
 
     def _net(self, x: Tensor, cond: dict[str, Any]) -> Tensor:
+        check_floating("x", x)
         check_cond_batch(x, cond)
         out = self.net(x, **cond)
         if not isinstance(out, Tensor) or out.shape != x.shape:

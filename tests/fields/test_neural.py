@@ -99,3 +99,25 @@ def test_energy_of_wrong_shape_is_rejected():
 
     with pytest.raises(ValueError, match=r"energy: expected shape \(3,\)"):
         Bad().gradient(_x())
+
+
+def test_non_floating_input_is_rejected():
+    with pytest.raises(
+        TypeError, match=r"x: expected a floating-point tensor, got dtype torch\.int64"
+    ):
+        ek.ImplicitField(tiny_mlp(4, 0)).gradient(torch.zeros(2, 4, dtype=torch.long))
+    with pytest.raises(TypeError, match="floating-point"):
+        ek.fields.Gaussian(torch.zeros(2)).gradient(torch.zeros(3, 2, dtype=torch.long))
+
+
+def test_inference_mode_gets_a_clear_error_for_explicit_energies():
+    field = ek.DotEnergy(tiny_mlp(4, 0))
+    with torch.inference_mode(), pytest.raises(RuntimeError, match=r"not torch\.inference_mode"):
+        field.gradient(_x())
+    with torch.inference_mode():  # implicit fields need no autograd and work there
+        assert ek.ImplicitField(tiny_mlp(4, 0)).gradient(_x()).shape == (3, 4)
+
+
+def test_weighted_sum_repr_shows_weights():
+    f = ek.ImplicitField(tiny_mlp(4, 0)) + 0.5 * ek.DotEnergy(tiny_mlp(4, 1))
+    assert "weights=[1.0, 0.5], offset=0.0" in repr(f)
