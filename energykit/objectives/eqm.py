@@ -7,15 +7,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import (
-    batch_norm,
-    batch_view,
-    check_floating,
-    check_gradient,
-    check_shape,
-)
+from energykit._checks import batch_view, check_gradient
 from energykit.fields.base import EnergyField
-from energykit.objectives.interpolant import draw_levels, draw_noise, interpolate
+from energykit.objectives.interpolant import draw_batch
 from energykit.objectives.output import LossOutput
 from energykit.objectives.schedules import Schedule, TruncatedDecay
 
@@ -61,19 +55,6 @@ class EqMLoss:
             generator: Random generator for the draws.
             **cond: Conditioning passed to the field.
         """
-        x = check_floating("x", x)
-        gamma = draw_levels(x, generator) if gamma is None else gamma
-        noise = draw_noise(x, generator) if noise is None else noise
-        check_shape("noise", noise, x.shape)
-        check_shape("gamma", gamma, (x.shape[0],))
-        x_gamma = interpolate(x, noise, gamma)
-        target = self.target(x, noise, gamma)
+        x_gamma, gamma, noise = draw_batch(x, gamma, noise, generator, "gamma")
         pred = check_gradient(field, x_gamma, field.gradient(x_gamma, **cond))
-        per_sample = (pred - target).square().reshape(x.shape[0], -1).mean(dim=1)
-        return LossOutput(
-            loss=per_sample.mean(),
-            per_sample=per_sample,
-            t=gamma,
-            prediction_norm=batch_norm(pred.detach()),
-            target_norm=batch_norm(target),
-        )
+        return LossOutput.regression(pred, self.target(x, noise, gamma), gamma)

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import batch_norm, check_floating, check_shape
-from energykit.objectives.interpolant import draw_levels, draw_noise, interpolate
+from energykit._checks import check_shape
+from energykit.objectives.interpolant import draw_batch
 from energykit.objectives.output import LossOutput
 
 
@@ -50,20 +50,7 @@ class FlowMatchingLoss:
             generator: Random generator for the draws.
             **cond: Conditioning passed to the net.
         """
-        x = check_floating("x", x)
-        t = draw_levels(x, generator) if t is None else t
-        noise = draw_noise(x, generator) if noise is None else noise
-        check_shape("noise", noise, x.shape)
-        check_shape("t", t, (x.shape[0],))
-        x_t = interpolate(x, noise, t)
-        target = x - noise
+        x_t, t, noise = draw_batch(x, t, noise, generator, "t")
         pred = net(x_t, t, **cond) if self.time_conditional else net(x_t, **cond)
         check_shape("net output", pred, x.shape)
-        per_sample = (pred - target).square().reshape(x.shape[0], -1).mean(dim=1)
-        return LossOutput(
-            loss=per_sample.mean(),
-            per_sample=per_sample,
-            t=t,
-            prediction_norm=batch_norm(pred.detach()),
-            target_norm=batch_norm(target),
-        )
+        return LossOutput.regression(pred, x - noise, t)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from energykit._checks import batch_view
+from energykit._checks import batch_view, check_floating, check_shape
 
 
 def interpolate(x: Tensor, noise: Tensor, gamma: Tensor) -> Tensor:
@@ -31,3 +31,25 @@ def draw_levels(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
 def draw_noise(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """$\\epsilon \\sim \\mathcal N(0, I)$ shaped like `x`."""
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def draw_batch(
+    x: Tensor,
+    t: Tensor | None,
+    noise: Tensor | None,
+    generator: torch.Generator | None,
+    t_name: str,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Validate `x` and complete the injected draws: returns `(x_t, t, noise)`.
+
+    Args:
+        x: Data, `(B, *shape)`, floating point.
+        t: Levels `(B,)`, or `None` to draw $U[0, 1)$.
+        noise: $\\epsilon$ shaped like `x`, or `None` to draw $\\mathcal N(0, I)$.
+        generator: Random generator for the draws.
+        t_name: How the caller calls the level (`gamma` or `t`), for error messages.
+    """
+    x = check_floating("x", x)
+    t = draw_levels(x, generator) if t is None else check_shape(t_name, t, (x.shape[0],))
+    noise = draw_noise(x, generator) if noise is None else check_shape("noise", noise, x.shape)
+    return interpolate(x, noise, t), t, noise

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from energykit._checks import batch_norm
+
 
 @dataclass(frozen=True)
 class LossOutput:
@@ -24,3 +26,15 @@ class LossOutput:
     t: Tensor
     prediction_norm: Tensor
     target_norm: Tensor
+
+    @classmethod
+    def regression(cls, pred: Tensor, target: Tensor, t: Tensor) -> LossOutput:
+        """Mean squared error over non-batch dimensions, then over the batch."""
+        per_sample = (pred - target).square().reshape(pred.shape[0], -1).mean(dim=1)
+        return cls(
+            loss=per_sample.mean(),
+            per_sample=per_sample,
+            t=t,
+            prediction_norm=batch_norm(pred.detach()),
+            target_norm=batch_norm(target.detach()),
+        )
