@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 # GPU users: make test TORCH_SPEC="torch==2.13.0 --index-url <your CUDA index>"
+# (the install runs once per .venv; delete .venv to reinstall with another TORCH_SPEC)
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.energykit-installed
@@ -16,7 +17,7 @@ export NO_MKDOCS_2_WARNING ?= 1
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	-$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)

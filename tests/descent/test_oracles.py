@@ -122,3 +122,11 @@ def test_callback_sees_every_step_and_x0_is_not_modified():
     ek.Descender(field, "gd", lr=0.1, steps=7, callback=lambda s: steps.append(s.step)).run(x0)
     assert steps == list(range(7))
     assert torch.equal(x0, keep)
+
+
+def test_nag_with_zero_momentum_is_gradient_descent():
+    field = ek.ImplicitField(tiny_mlp(3, 9))
+    x0 = torch.randn(4, 3, dtype=torch.float64)
+    nag = ek.Descender(field, "nag", lr=0.05, momentum=0.0, steps=20).run(x0)
+    gd = ek.Descender(field, "gd", lr=0.05, steps=20).run(x0)
+    torch.testing.assert_close(nag.x, gd.x, rtol=1e-12, atol=1e-12)

@@ -126,3 +126,16 @@ def test_has_energy_needs_every_term():
     assert not mixed.has_energy
     with pytest.raises(ek.NoEnergyError, match=r"term 1 \(ImplicitField\(MLP\)\) is implicit"):
         mixed.energy(torch.zeros(1, 2, dtype=torch.float64))
+
+
+@given(dims, batches, seeds, dtypes, weights, st.sampled_from(KINDS), st.sampled_from(KINDS))
+def test_subtraction_division_distributivity_and_commutativity(d, b, seed, dtype, w, ka, kb):
+    zoo = explicit_zoo(d, seed, dtype)
+    a, c = zoo[ka], zoo[kb]
+    x = _points(b, d, seed, dtype)
+    _close((a - c).gradient(x), (a + (-1.0) * c).gradient(x))
+    _close((a / w).gradient(x), ((1.0 / w) * a).gradient(x))
+    _close((w * (a + c)).gradient(x), (w * a + w * c).gradient(x))
+    _close((w * (a + c)).energy(x), (w * a + w * c).energy(x))
+    _close((a + c).gradient(x), (c + a).gradient(x))
+    _close((a + 2.5).gradient(x), a.gradient(x))
