@@ -96,7 +96,10 @@ class Descender:
         **optimizer_kwargs: Passed to the optimiser, e.g. `momentum=0.3` for `"nag"`.
 
     Example:
-        >>> result = Descender(field, "nag", lr=0.0017, momentum=0.3, g_min=0.05).run(x0)
+        ```python
+        result = Descender(field, "nag", lr=0.0017, momentum=0.3, g_min=0.05).run(x0)
+        samples, work = result.x, result.nfe_total
+        ```
     """
 
     def __init__(
