@@ -60,6 +60,7 @@ class DescentState:
     grad_norm: Tensor
     converged: Tensor
     step: int = 0
+    #: `int(converged.sum())`, kept on the host so `done` needs no device sync.
     n_converged: int = 0
     trajectory: list[Tensor] | None = field(default=None)
 

@@ -53,7 +53,7 @@ class Quadratic(EnergyField):
         A = _as_tensor("Quadratic A", A, 2)
         if A.shape[0] != A.shape[1] or not torch.allclose(A, A.T):
             raise ValueError(f"Quadratic A: expected a symmetric (d, d) matrix, got {A.shape}")
-        b = torch.zeros(A.shape[0], dtype=A.dtype) if b is None else _as_tensor("b", b, 1)
+        b = torch.zeros(A.shape[0], dtype=A.dtype) if b is None else _as_tensor("Quadratic b", b, 1)
         if b.shape != (A.shape[0],):
             raise ValueError(f"Quadratic b: expected shape ({A.shape[0]},), got {tuple(b.shape)}")
         self.register_buffer("A", A)
@@ -87,7 +87,7 @@ class Gaussian(EnergyField):
         super().__init__()
         mean = _as_tensor("Gaussian mean", mean, 1)
         d = mean.shape[0]
-        cov = torch.eye(d, dtype=mean.dtype) if cov is None else _as_tensor("cov", cov, 2)
+        cov = torch.eye(d, dtype=mean.dtype) if cov is None else _as_tensor("Gaussian cov", cov, 2)
         if cov.shape != (d, d) or not torch.allclose(cov, cov.T):
             raise ValueError(f"Gaussian cov: expected a symmetric ({d}, {d}) matrix")
         chol, info = torch.linalg.cholesky_ex(cov.to(torch.float64))
@@ -129,7 +129,11 @@ class GaussianMixture(EnergyField):
         means = _as_tensor("GaussianMixture means", means, 2)
         k = means.shape[0]
         stds_t = torch.as_tensor(stds, dtype=means.dtype).expand(k).clone()
-        w = torch.ones(k, dtype=means.dtype) if weights is None else _as_tensor("w", weights, 1)
+        w = (
+            torch.ones(k, dtype=means.dtype)
+            if weights is None
+            else _as_tensor("GaussianMixture weights", weights, 1)
+        )
         if stds_t.shape != (k,) or not bool((stds_t > 0).all()):
             raise ValueError(f"GaussianMixture stds: expected {k} positive values")
         if w.shape != (k,) or not bool((w > 0).all()):
