@@ -119,7 +119,7 @@ class Descender:
             raise TypeError(f"Descender field: expected an EnergyField, got {type(field)}")
         self.field = field
         self.optimizer = optimizer
-        resolve_optimizer(optimizer)  # fail on unknown names now, not at run()
+        self._factory = resolve_optimizer(optimizer)  # unknown names fail here, not at run()
         self.lr = None if lr is None else check_real("lr", lr, minimum=0.0)
         self.steps = check_int("steps", steps, minimum=1)
         self.g_min = None if g_min is None else check_real("g_min", g_min, minimum=0.0)
@@ -140,7 +140,7 @@ class Descender:
         b, dev = x.shape[0], x.device
         return DescentState(
             x=x,
-            optimizer=build_optimizer(self.optimizer, x, self.lr, self.optimizer_kwargs),
+            optimizer=build_optimizer(self._factory, x, self.lr, self.optimizer_kwargs),
             cond=dict(cond),
             max_steps=self.steps,
             steps=torch.zeros(b, dtype=torch.long, device=dev),

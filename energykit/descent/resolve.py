@@ -79,10 +79,9 @@ def resolve_optimizer(spec: OptimizerSpec) -> OptimizerFactory:
 
 
 def build_optimizer(
-    spec: OptimizerSpec, x: Tensor, lr: float | None, kwargs: dict[str, Any]
+    factory: OptimizerFactory, x: Tensor, lr: float | None, kwargs: dict[str, Any]
 ) -> Optimizer:
     """Build the optimiser over the single parameter `x` and check what came back."""
-    factory = resolve_optimizer(spec)
     opt = factory([x], **kwargs) if lr is None else factory([x], lr=lr, **kwargs)
     if not isinstance(opt, Optimizer):
         raise TypeError(
