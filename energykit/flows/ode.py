@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_finite_tensor, check_floating, check_int
+from energykit._checks import check_finite_tensor, check_floating, check_int, check_real
 
 Velocity = Callable[[Tensor, Tensor], Tensor]
 
@@ -62,9 +62,10 @@ def integrate(
     method: str = "euler",
     time_conditional: bool = True,
     record: bool = False,
+    t_end: float = 1.0,
     **cond: Any,
 ) -> ODEResult:
-    """Integrate $\\dot x = v(x, t)$ on a uniform grid from $t = 0$ to $t = 1$.
+    """Integrate $\\dot x = v(x, t)$ on a uniform grid from $t = 0$ to $t = t_{end}$.
 
     Args:
         velocity: The velocity model.
@@ -73,6 +74,8 @@ def integrate(
         method: `"euler"` or `"heun"`.
         time_conditional: Whether `velocity` takes `t`.
         record: Keep the states at every grid time.
+        t_end: Final time; 1 normally. Other values give step size `t_end / steps`: the
+            step-size robustness study integrates past (or short of) the data end.
         **cond: Conditioning passed to `velocity`.
     """
     x = check_finite_tensor("x0", check_floating("x0", x0))
@@ -84,7 +87,8 @@ def integrate(
     def v(z: Tensor, t: Tensor) -> Tensor:
         return velocity(z, t, **cond) if time_conditional else velocity(z, **cond)
 
-    h = 1.0 / steps
+    t_end = check_real("t_end", t_end, minimum=0.0, strict=True)
+    h = t_end / steps
     nfe = 0
     states = [x] if record else None
     for i in range(steps):

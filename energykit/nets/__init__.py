@@ -2,5 +2,6 @@
 
 from energykit.nets.embeddings import sinusoidal_embedding
 from energykit.nets.mlp import MLP
+from energykit.nets.unet import UNet
 
-__all__ = ["MLP", "sinusoidal_embedding"]
+__all__ = ["MLP", "UNet", "sinusoidal_embedding"]

@@ -1,0 +1,144 @@
+"""Turn a `TrainConfig` into the objects it names: data source, backbone, objective, field."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from energykit.data import TOY_DISTRIBUTIONS, load_images, sample_toy
+from energykit.fields import DotEnergy, EnergyField, ImplicitField, L2Energy
+from energykit.nets import MLP, UNet
+from energykit.objectives import (
+    Constant,
+    EqMLoss,
+    FlowMatchingLoss,
+    LinearDecay,
+    Piecewise,
+    Schedule,
+    TruncatedDecay,
+)
+from energykit.train.config import DataConfig, NetConfig, ObjectiveConfig, TrainConfig
+
+#: Number of held-out points drawn for 2-D toy evaluation.
+TOY_TEST_SIZE = 2000
+
+
+@dataclass
+class DataSource:
+    """Training batches and a fixed held-out set for one dataset.
+
+    Attributes:
+        name: Dataset name.
+        shape: Shape of one sample, e.g. `(2,)` or `(1, 8, 8)`.
+        x_test: Held-out samples `(N, *shape)` used by evaluation.
+        y_test: Held-out labels `(N,)`, or `None` for toy data.
+        num_classes: Number of classes, or `None` for toy data.
+        x_train: Training images `(N, *shape)`, or `None` for toy data (drawn fresh).
+        y_train: Training labels, or `None`.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    x_test: Tensor
+    y_test: Tensor | None
+    num_classes: int | None
+    x_train: Tensor | None = None
+    y_train: Tensor | None = None
+
+    def batch(self, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
+        """A training batch `(size, *shape)` (and labels), drawn with replacement by
+        `generator` (a CPU generator, so the draw is the same on every device)."""
+        if self.x_train is None:
+            return sample_toy(self.name, size, generator=generator), None
+        idx = torch.randint(len(self.x_train), (size,), generator=generator)
+        return self.x_train[idx], None if self.y_train is None else self.y_train[idx]
+
+
+def build_data(cfg: DataConfig) -> DataSource:
+    """Load (or set up the sampler of) the dataset `cfg.name`."""
+    if cfg.name in TOY_DISTRIBUTIONS:
+        gen = torch.Generator().manual_seed(10_000 + cfg.split_seed)
+        test = sample_toy(cfg.name, TOY_TEST_SIZE, generator=gen)
+        return DataSource(cfg.name, (2,), test, None, None)
+    split = load_images(
+        cfg.name, test_fraction=cfg.test_fraction, split_seed=cfg.split_seed, path=cfg.path
+    )
+    return DataSource(
+        cfg.name,
+        split.shape,
+        split.x_test,
+        split.y_test,
+        split.num_classes,
+        split.x_train,
+        split.y_train,
+    )
+
+
+def is_flow_matching(kind: str) -> bool:
+    """Whether an objective kind trains a velocity (sampled by ODE) rather than a field."""
+    return kind in ("fm", "fm-uncond")
+
+
+def build_net(
+    cfg: NetConfig, objective: ObjectiveConfig, shape: tuple[int, ...], num_classes: int | None
+) -> nn.Module:
+    """The backbone; only time-conditional FM gets a time input."""
+    time_dim = cfg.time_dim if objective.kind == "fm" else None
+    if cfg.kind == "unet":
+        if len(shape) != 3:
+            raise ValueError(f"net.kind: 'unet' needs images (C, H, W), got sample shape {shape}")
+        return UNet(shape[0], cfg.channels, time_dim=time_dim, num_classes=num_classes)
+    return MLP(
+        math.prod(shape),
+        cfg.width,
+        cfg.depth,
+        time_dim=time_dim,
+        num_classes=num_classes,
+        activation=cfg.activation,
+    )
+
+
+def build_schedule(cfg: ObjectiveConfig) -> Schedule:
+    """$c(\\gamma)$ from its config."""
+    if cfg.schedule == "truncated":
+        return TruncatedDecay(a=cfg.a, scale=cfg.scale)
+    if cfg.schedule == "linear":
+        return LinearDecay(scale=cfg.scale)
+    if cfg.schedule == "piecewise":
+        return Piecewise(a=cfg.a, b=cfg.b, scale=cfg.scale)
+    return Constant(cfg.scale)
+
+
+def build_objective(cfg: ObjectiveConfig) -> EqMLoss | FlowMatchingLoss:
+    """The loss object for `cfg.kind`."""
+    if is_flow_matching(cfg.kind):
+        return FlowMatchingLoss(time_conditional=cfg.kind == "fm")
+    return EqMLoss(build_schedule(cfg))
+
+
+def wrap_field(net: nn.Module, kind: str) -> EnergyField:
+    """The `EnergyField` an EqM net defines: implicit, dot-product or squared-L2 head."""
+    if kind == "eqm":
+        return ImplicitField(net)
+    if kind == "eqm-dot":
+        return DotEnergy(net)
+    if kind == "eqm-l2":
+        return L2Energy(net)
+    raise ValueError(f"objective.kind: {kind!r} trains a velocity, not an energy field")
+
+
+def loss_target(net: nn.Module, kind: str) -> Any:
+    """What the objective is called with: the field for EqM kinds, the bare net for FM."""
+    return net if is_flow_matching(kind) else wrap_field(net, kind)
+
+
+def build_all(cfg: TrainConfig) -> tuple[DataSource, nn.Module]:
+    """Data and a freshly initialised backbone (seeded by `cfg.train.seed`)."""
+    data = build_data(cfg.data)
+    torch.manual_seed(cfg.train.seed)
+    classes = data.num_classes if cfg.data.class_conditional else None
+    return data, build_net(cfg.net, cfg.objective, data.shape, classes)

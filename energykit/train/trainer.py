@@ -1,0 +1,321 @@
+"""The training loop: EMA, atomic checkpoints, exact resume, NaN guard, JSONL logs, progress."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from energykit.train.build import DataSource, build_all, build_net, build_objective, loss_target
+from energykit.train.checkpoint import load_checkpoint, save_checkpoint
+from energykit.train.config import TrainConfig
+from energykit.train.ema import EMA
+
+#: Marks files written by `Trainer`; `load_trained` refuses anything else.
+CHECKPOINT_FORMAT = "energykit.trainer/1"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the message names the step."""
+
+
+@dataclass
+class TrainedModel:
+    """A trained backbone ready for sampling.
+
+    Attributes:
+        net: The EMA weights, in eval mode.
+        kind: Objective kind it was trained with.
+        shape: Shape of one sample.
+        num_classes: Classes for conditioning, or `None`.
+        config: The full training config.
+        step: Training steps taken.
+    """
+
+    net: nn.Module
+    kind: str
+    shape: tuple[int, ...]
+    num_classes: int | None
+    config: TrainConfig
+    step: int
+
+
+def load_trained(path: str | Path, map_location: str | torch.device = "cpu") -> TrainedModel:
+    """Rebuild the EMA model stored in a `Trainer` checkpoint."""
+    payload = load_checkpoint(path, map_location)
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"checkpoint {str(path)!r}: expected an energykit Trainer checkpoint "
+            f"(format {CHECKPOINT_FORMAT!r}), got format {payload.get('format')!r}"
+        )
+    cfg = TrainConfig.from_dict(payload["config"])
+    shape = tuple(payload["shape"])
+    classes = payload["num_classes"]
+    net = build_net(cfg.net, cfg.objective, shape, classes)
+    net.load_state_dict(payload["ema"])
+    return TrainedModel(net.eval(), cfg.objective.kind, shape, classes, cfg, int(payload["step"]))
+
+
+class Trainer:
+    """Train the model a `TrainConfig` describes.
+
+    ```python
+    cfg = load_config("recipes/digits/eqm.yaml", ["train.steps=500"])
+    trainer = Trainer(cfg, out="runs/digits-eqm")
+    trainer.fit()          # resumes from runs/digits-eqm/last.pt when it exists
+    ```
+
+    Each step draws a batch (with replacement) from a CPU generator, draws levels and noise
+    from a second generator on the training device, and takes one optimiser step; the EMA is
+    updated after it. Both generators, the torch RNG, model, EMA and optimiser are in every
+    checkpoint, so stopping at step k and resuming gives the same weights, bit for bit, as
+    an uninterrupted run (on CPU; GPU kernels may be non-deterministic).
+
+    Args:
+        config: What to train.
+        out: Run directory for `last.pt`, `log.jsonl` and `config.json`; `None` keeps
+            everything in memory (no checkpoints).
+        progress: Show a tqdm progress bar (when tqdm is installed).
+        resume: Continue from `out/last.pt` when it exists.
+        evaluate: Optional `f(trainer) -> dict` called every `train.eval_every` steps and at
+            the end; its numbers go to the log.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        out: str | Path | None = None,
+        *,
+        progress: bool = True,
+        resume: bool = True,
+        evaluate: Callable[[Trainer], dict[str, Any]] | None = None,
+    ) -> None:
+        self.config = config
+        self.out = None if out is None else Path(out)
+        self.progress = progress
+        self.evaluate = evaluate
+        t = config.train
+        self.device = torch.device(t.device)
+        self.data: DataSource
+        self.data, net = build_all(config)
+        self.model = net.to(self.device)
+        self.ema = EMA(self.model, t.ema_decay)
+        self.objective = build_objective(config.objective)
+        self.optimizer = self._build_optimizer()
+        self.data_gen = torch.Generator().manual_seed(t.seed)
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(t.seed + 1)
+        self.step = 0
+        self.history: list[dict[str, Any]] = []
+        if self.out is not None and resume and (self.out / "last.pt").is_file():
+            self.load(self.out / "last.pt")
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        o = self.config.optim
+        params = self.model.parameters()
+        if o.name == "adamw":
+            return torch.optim.AdamW(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        if o.name == "adam":
+            return torch.optim.Adam(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        return torch.optim.SGD(params, lr=o.lr, weight_decay=o.weight_decay)
+
+    @property
+    def num_classes(self) -> int | None:
+        """Classes fed to the net, or `None` for an unconditional model."""
+        return self.data.num_classes if self.config.data.class_conditional else None
+
+    @property
+    def n_parameters(self) -> int:
+        """Trainable parameters of the backbone."""
+        return sum(p.numel() for p in self.model.parameters())
+
+    def trained(self) -> TrainedModel:
+        """The EMA model as a `TrainedModel` (shares weights with the trainer)."""
+        return TrainedModel(
+            self.ema.model,
+            self.config.objective.kind,
+            self.data.shape,
+            self.num_classes,
+            self.config,
+            self.step,
+        )
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: weights, EMA, optimiser, RNGs, step."""
+        rng: dict[str, Tensor] = {
+            "torch": torch.get_rng_state(),
+            "data": self.data_gen.get_state(),
+            "noise": self.noise_gen.get_state(),
+        }
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "config": self.config.to_dict(),
+            "shape": list(self.data.shape),
+            "num_classes": self.num_classes,
+            "model": self.model.state_dict(),
+            "ema": self.ema.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rng,
+        }
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write a checkpoint atomically (default `out/last.pt`)."""
+        if path is None:
+            if self.out is None:
+                raise ValueError("Trainer.save: no path given and the trainer has no out dir")
+            path = self.out / "last.pt"
+        return save_checkpoint(self.state_dict(), path)
+
+    def load(self, path: str | Path) -> None:
+        """Restore a checkpoint written by `save`; the config must match the trainer's."""
+        payload = load_checkpoint(path, self.device)
+        if payload.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"checkpoint {str(path)!r}: not an energykit Trainer checkpoint")
+        saved, mine = payload["config"], self.config.to_dict()
+        for section in ("data", "net", "objective", "optim"):
+            if saved[section] != mine[section]:
+                raise ValueError(
+                    f"checkpoint {str(path)!r}: its {section} config {saved[section]} differs "
+                    f"from this run's {mine[section]}; resume with the same recipe"
+                )
+        self.model.load_state_dict(payload["model"])
+        self.ema.model.load_state_dict(payload["ema"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        rng = payload["rng"]
+        torch.set_rng_state(rng["torch"].cpu())
+        self.data_gen.set_state(rng["data"].cpu())
+        self.noise_gen.set_state(rng["noise"].cpu())
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
+        self.step = int(payload["step"])
+
+    # -- the loop -------------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        """One optimiser step; returns the loss and the gradient norm.
+
+        Raises:
+            NonFiniteLossError: the loss is NaN or infinite (nothing is updated).
+        """
+        cfg = self.config
+        x, y = self.data.batch(cfg.train.batch, self.data_gen)
+        x = x.to(self.device)
+        cond: dict[str, Tensor] = {}
+        if self.num_classes is not None and y is not None:
+            y = y.to(self.device)
+            drop = torch.rand(y.shape, generator=self.noise_gen, device=self.device)
+            y = torch.where(drop < cfg.data.label_dropout, torch.full_like(y, self.num_classes), y)
+            cond["y"] = y
+        self.model.train()
+        autocast = (
+            torch.autocast(self.device.type, dtype=torch.bfloat16)
+            if cfg.train.bf16
+            else nullcontext()
+        )
+        with autocast:
+            out = self.objective(
+                loss_target(self.model, cfg.objective.kind), x, generator=self.noise_gen, **cond
+            )
+        loss = out.loss.float()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"training loss is {value} at step {self.step + 1}; stopping without updating "
+                "(the last checkpoint is kept). Lower optim.lr or set optim.grad_clip."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = cfg.optim.grad_clip
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if clip is not None:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+        else:
+            grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))  # type: ignore[union-attr]
+        self.optimizer.step()
+        self.ema.update(self.model)
+        self.step += 1
+        return {"loss": value, "grad_norm": grad_norm}
+
+    def fit(self, until: int | None = None) -> list[dict[str, Any]]:
+        """Train up to step `until` (default `train.steps`); returns the log records.
+
+        Checkpoints go to `out/last.pt` every `train.ckpt_every` steps and at the end; a
+        non-finite loss raises `NonFiniteLossError` and leaves the last checkpoint as it was.
+        """
+        t = self.config.train
+        until = t.steps if until is None else until
+        log = None
+        if self.out is not None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+            log = (self.out / "log.jsonl").open("a")
+        bar = _progress(self.progress, initial=self.step, total=until)
+        start, start_step = time.perf_counter(), self.step
+        running = None
+        try:
+            if log is not None:
+                _write(log, {"event": "start", "step": self.step, "params": self.n_parameters})
+            while self.step < until:
+                stats = self.train_step()
+                running = stats["loss"] if running is None else 0.98 * running + 0.02 * stats["loss"]
+                elapsed = time.perf_counter() - start
+                rate = (self.step - start_step) / max(elapsed, 1e-9)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+                if t.log_every and self.step % t.log_every == 0:
+                    record = {"step": self.step, **stats, "it_per_s": rate, "elapsed_s": elapsed}
+                    self.history.append(record)
+                    if log is not None:
+                        _write(log, record)
+                if t.eval_every and self.step % t.eval_every == 0:
+                    self._run_eval(log)
+                if self.out is not None:
+                    if t.ckpt_every and self.step % t.ckpt_every == 0:
+                        self.save()
+                    if t.keep_every and self.step % t.keep_every == 0:
+                        self.save(self.out / f"step_{self.step:07d}.pt")
+            if self.evaluate is not None and not (t.eval_every and self.step % t.eval_every == 0):
+                self._run_eval(log)
+            if self.out is not None:
+                self.save()
+        finally:
+            if bar is not None:
+                bar.close()
+            if log is not None:
+                log.close()
+        return self.history
+
+    def _run_eval(self, log: Any) -> None:
+        if self.evaluate is None:
+            return
+        record = {"step": self.step, "eval": self.evaluate(self)}
+        self.history.append(record)
+        if log is not None:
+            _write(log, record)
+
+
+def _write(log: Any, record: dict[str, Any]) -> None:
+    log.write(json.dumps(record) + "\n")
+    log.flush()
+
+
+def _progress(enabled: bool, *, initial: int, total: int) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=True)
