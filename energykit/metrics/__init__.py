@@ -1,6 +1,21 @@
-"""Sample-quality metrics (more arrive with the training stack)."""
+"""Sample-quality metrics: MMD, sliced Wasserstein, energy distance, Frechet distance, the
+classifier-feature FID proxy for small image datasets, and mode statistics for 2-D toys."""
 
+from energykit.metrics.classifier import ClassifierFeatures, fit_classifier
+from energykit.metrics.distances import energy_distance, sliced_wasserstein
+from energykit.metrics.frechet import frechet_distance, frechet_from_stats, gaussian_stats
 from energykit.metrics.mmd import mmd
 from energykit.metrics.modes import ModeStats, mode_stats
 
-__all__ = ["ModeStats", "mmd", "mode_stats"]
+__all__ = [
+    "ClassifierFeatures",
+    "ModeStats",
+    "energy_distance",
+    "fit_classifier",
+    "frechet_distance",
+    "frechet_from_stats",
+    "gaussian_stats",
+    "mmd",
+    "mode_stats",
+    "sliced_wasserstein",
+]

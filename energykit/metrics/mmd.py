@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from energykit.metrics._pairs import flat_pair
+
 #: Default RBF bandwidths (kernel $\\exp(-\\lVert a-b \\rVert^2 / (2 h^2))$), multi-scale.
 DEFAULT_BANDWIDTHS = (0.1, 0.2, 0.5, 1.0, 2.0)
 
@@ -17,17 +19,14 @@ def _rbf(a: Tensor, b: Tensor, bandwidths: Sequence[float]) -> Tensor:
 
 
 def mmd(x: Tensor, y: Tensor, bandwidths: Sequence[float] = DEFAULT_BANDWIDTHS) -> Tensor:
-    """Unbiased squared MMD between samples `x` `(n, d)` and `y` `(m, d)`, in float64.
+    """Unbiased squared MMD between samples `x` `(n, *shape)` and `y` `(m, *shape)` (flattened
+    to `d` features), in float64.
 
     $\\widehat{\\mathrm{MMD}}^2 = \\frac{1}{n(n-1)}\\sum_{i \\ne j} k(x_i, x_j) +
     \\frac{1}{m(m-1)}\\sum_{i \\ne j} k(y_i, y_j) - \\frac{2}{nm}\\sum_{i,j} k(x_i, y_j)$.
     It can be slightly negative when the distributions match.
     """
-    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"mmd: expected (n, d) and (m, d), got {tuple(x.shape)}, {tuple(y.shape)}")
-    if x.shape[0] < 2 or y.shape[0] < 2:
-        raise ValueError("mmd: expected at least 2 samples on each side")
-    x, y = x.double(), y.double()
+    x, y = flat_pair("mmd", x, y)
     n, m = x.shape[0], y.shape[0]
     kxx = _rbf(x, x, bandwidths)
     kyy = _rbf(y, y, bandwidths)
