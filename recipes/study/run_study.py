@@ -1,0 +1,245 @@
+"""The small-scale EqM study: EqM vs flow matching on digits, MNIST-5k and 2-D toys.
+
+    python recipes/study/run_study.py --out runs/study --jobs 2      # the full study (`make study`)
+    python recipes/study/run_study.py --out /tmp/s --quick           # seconds: the CI smoke run
+
+Every job trains one recipe from `recipes/` (with `key=value` overrides, exactly as
+`energykit train RECIPE --out DIR key=value ...` would), then samples and scores it. Results go
+to `OUT/results/<job>.json`; finished jobs are skipped, so an interrupted study resumes.
+`recipes/study/tables.py OUT` turns the results into the Markdown tables of the docs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from energykit.train import Trainer, generate, load_config, load_trained
+from energykit.train.evaluate import data_floor, score_samples
+
+RECIPES = Path(__file__).resolve().parents[1]
+SEEDS = (0, 1, 2)
+NFES = (25, 50, 100, 250)
+LR_SCALES = (0.4, 0.6, 0.8, 1.0, 1.5, 2.0, 2.5)
+STEP_SIZE_STEPS = 100
+ADAM_LR_BUDGET = 2.5  # Adam's step is per coordinate: lr = 2.5 / steps (0.01 at 250 steps)
+GMIN_FACTORS = (0.5, 1.0, 2.0, 4.0, 8.0)
+SCHEDULES = {
+    "constant": ["objective.schedule=constant", "objective.scale=1"],
+    "linear": ["objective.schedule=linear", "objective.scale=1"],
+    "truncated-0.5": ["objective.schedule=truncated", "objective.a=0.5", "objective.scale=1"],
+    "truncated-0.8": ["objective.schedule=truncated", "objective.a=0.8", "objective.scale=1"],
+    "truncated-0.9": ["objective.schedule=truncated", "objective.a=0.9", "objective.scale=1"],
+    "piecewise-b0.8": ["objective.schedule=piecewise", "objective.b=0.8", "objective.scale=1"],
+    "piecewise-b1.4": ["objective.schedule=piecewise", "objective.b=1.4", "objective.scale=1"],
+    **{
+        f"scale-{lam}": ["objective.schedule=truncated", f"objective.scale={lam}"]
+        for lam in (2, 3, 5, 6)
+    },
+}
+
+
+@dataclass
+class Job:
+    """One training run and the evaluations made on it."""
+
+    name: str
+    part: str
+    recipe: str
+    overrides: list[str]
+    seed: int
+    budgets: tuple[int, ...] = (1,)
+    evals: dict[str, Any] = field(default_factory=dict)
+
+
+def plan(quick: bool) -> list[Job]:
+    """Every job of the study, heaviest first (so two workers finish together)."""
+    jobs: list[Job] = []
+    seeds = SEEDS[:1] if quick else SEEDS
+    datasets = ("digits",) if quick else ("mnist", "digits")
+    for ds in datasets:
+        for kind in ("eqm", "fm", "fm-uncond"):
+            for s in seeds:
+                jobs.append(Job(f"{ds}-main-{kind}-s{s}", "main", f"{ds}/{kind}.yaml", [], s, (1, 3)))
+    for kind in ("eqm-dot", "eqm-l2"):
+        for s in seeds:
+            jobs.append(Job(f"digits-eqme-{kind}-s{s}", "eqme", f"digits/{kind}.yaml", [], s))
+    schedules = dict(list(SCHEDULES.items())[:2]) if quick else SCHEDULES
+    for label, ov in schedules.items():
+        for s in seeds:
+            jobs.append(Job(f"digits-schedule-{label}-s{s}", "schedule", "digits/eqm.yaml", ov, s))
+    for toy in ("8gaussians",) if quick else ("8gaussians", "spirals"):
+        for kind in ("eqm", "fm"):
+            for s in seeds:
+                ov = [f"data.name={toy}"]
+                jobs.append(Job(f"toy-{toy}-{kind}-s{s}", "toy", f"toy2d/{kind}.yaml", ov, s))
+    return jobs
+
+
+def _sample_and_score(trained: Any, data: Any, n: int, **kw: Any) -> dict[str, Any]:
+    s = generate(trained.net, trained.kind, trained.shape, trained.config.sample, n=n, **kw)
+    row: dict[str, Any] = {**kw, "nfe_mean": s.nfe_mean, "seconds": s.seconds}
+    if s.steps is not None:
+        row["steps_hist"] = torch.bincount(s.steps, minlength=kw.get("steps", 0) + 1).tolist()
+    try:
+        row.update(score_samples(s.x, data))
+    except FloatingPointError as err:  # a diverged sampler is a result, not a crash
+        row["diverged"] = str(err)
+    return row
+
+
+def evaluate_job(job: Job, trainer: Trainer, out: Path, quick: bool) -> dict[str, Any]:
+    """Sample and score the checkpoints of a finished job."""
+    data = trainer.data
+    steps1 = trainer.config.train.steps // max(job.budgets)
+    n = 64 if quick else trainer.config.sample.n
+    nfes = (5, 10) if quick else NFES
+    results: dict[str, Any] = {}
+    for budget in job.budgets:
+        ckpt = out / f"step_{steps1 * budget:07d}.pt"
+        trained = load_trained(ckpt if ckpt.is_file() else out / "last.pt")
+        eqm = not trained.kind.startswith("fm")
+        base = "nag" if eqm else "euler"
+        rows = []
+        if job.part in ("main", "toy"):
+            for k in nfes if job.part == "main" else nfes[-1:]:
+                rows.append({"what": "nfe", "sampler": base, **_sample_and_score(trained, data, n, sampler=base, steps=k)})
+        if job.part in ("schedule", "eqme"):
+            k = nfes[-1]
+            rows.append({"what": "nfe", "sampler": "nag", **_sample_and_score(trained, data, n, sampler="nag", steps=k)})
+            scale = trained.config.objective.scale
+            if job.part == "schedule" and scale != 4.0:
+                # Gradients scale with lambda: also descend with the step normalised by 4 / lambda.
+                lr = 0.425 / k * 4.0 / scale
+                rows.append({"what": "normalised-lr", "sampler": "nag", **_sample_and_score(trained, data, n, sampler="nag", steps=k, lr=lr)})
+        if job.part == "main" and budget == max(job.budgets):
+            k_ss = 10 if quick else STEP_SIZE_STEPS
+            for scale in LR_SCALES if not quick else (0.5, 2.0):
+                for sampler in ("gd", "nag") if eqm else ("euler",):
+                    rows.append({"what": "step-size", "sampler": sampler, **_sample_and_score(trained, data, n, sampler=sampler, steps=k_ss, lr_scale=scale)})
+            if eqm:
+                for sampler in ("gd", "adam"):
+                    for k in nfes:
+                        kw: dict[str, Any] = {"lr": ADAM_LR_BUDGET / k} if sampler == "adam" else {}
+                        rows.append({"what": "optimiser", "sampler": sampler, **_sample_and_score(trained, data, n, sampler=sampler, steps=k, **kw)})
+                k = nfes[-1]
+                probe = generate(trained.net, trained.kind, trained.shape, trained.config.sample, n=n, steps=k)
+                with torch.no_grad():
+                    from energykit.train.build import wrap_field
+
+                    g = wrap_field(trained.net, trained.kind).gradient(probe.x)
+                median = float(g.reshape(len(g), -1).norm(dim=1).median())
+                for factor in GMIN_FACTORS:
+                    row = _sample_and_score(trained, data, n, sampler="nag", steps=k, g_min=factor * median)
+                    rows.append({"what": "adaptive", "sampler": "nag", "g_factor": factor, "final_grad_median": median, **row})
+        results[f"{budget}x"] = rows
+    return results
+
+
+def run_job(args: tuple[Job, str, bool]) -> str:
+    """Train one job (resuming if interrupted), evaluate it, write its result file."""
+    job, out_dir, quick = args
+    torch.set_num_threads(1)
+    root = Path(out_dir)
+    result_path = root / "results" / f"{job.name}.json"
+    if result_path.is_file():
+        return f"{job.name}: done before"
+    overrides = [*job.overrides, f"train.seed={job.seed}"]
+    cfg0 = load_config(RECIPES / job.recipe, overrides)
+    steps1 = 20 if quick else cfg0.train.steps
+    total = steps1 * max(job.budgets)
+    overrides += [f"train.steps={total}", f"train.keep_every={steps1}", "train.log_every=50"]
+    if quick:
+        overrides += ["net.width=32", "net.depth=1"]
+    cfg = load_config(RECIPES / job.recipe, overrides)
+    run_dir = root / "runs" / job.name
+    t0 = time.perf_counter()
+    trainer = Trainer(cfg, run_dir, progress=False)
+    trainer.fit()
+    train_s = time.perf_counter() - t0
+    evals = evaluate_job(job, trainer, run_dir, quick)
+    command = f"energykit train recipes/{job.recipe} --out {run_dir} " + " ".join(overrides)
+    rates = [r["it_per_s"] for r in trainer.history if "it_per_s" in r]
+    record = {
+        "job": job.name,
+        "part": job.part,
+        "recipe": job.recipe,
+        "seed": job.seed,
+        "overrides": job.overrides,
+        "command": command,
+        "params": trainer.n_parameters,
+        "train_seconds": train_s,
+        "it_per_s": statistics.median(rates) if rates else None,
+        "final_loss": trainer.history[-1]["loss"] if trainer.history else None,
+        "evals": evals,
+    }
+    result_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = result_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, result_path)
+    return f"{job.name}: {train_s:.0f}s"
+
+
+def timing(out: Path, quick: bool) -> None:
+    """Time per training step of implicit, dot and L2 heads, interleaved in one process."""
+    path = out / "results" / "timing.json"
+    if path.is_file():
+        return
+    torch.set_num_threads(1)
+    trainers = {
+        k: Trainer(load_config(RECIPES / f"digits/{k}.yaml", ["train.log_every=0"]), progress=False)
+        for k in ("eqm", "eqm-dot", "eqm-l2")
+    }
+    times: dict[str, list[float]] = {k: [] for k in trainers}
+    for _ in range(2 if quick else 6):
+        for k, tr in trainers.items():
+            t0 = time.perf_counter()
+            for _ in range(5 if quick else 50):
+                tr.train_step()
+            times[k].append((time.perf_counter() - t0) / (5 if quick else 50))
+    ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"ms_per_step": ms, "rounds": times}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the study (see the module docstring)."""
+    parser = argparse.ArgumentParser(description="energykit small-scale study")
+    parser.add_argument("--out", type=Path, default=Path("runs/study"))
+    parser.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    parser.add_argument("--only", default="", help="run only jobs whose name contains this")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    jobs = [j for j in plan(args.quick) if args.only in j.name]
+    args.out.mkdir(parents=True, exist_ok=True)
+    floors = {}
+    for ds in ("digits",) if args.quick else ("digits", "mnist", "8gaussians", "spirals"):
+        from energykit.train.build import build_data
+        from energykit.train.config import DataConfig
+
+        floors[ds] = data_floor(build_data(DataConfig(name=ds)))  # type: ignore[arg-type]
+    (args.out / "floors.json").write_text(json.dumps(floors, indent=2))
+    work = [(j, str(args.out), args.quick) for j in jobs]
+    if args.jobs > 1:
+        with mp.get_context("spawn").Pool(args.jobs) as pool:
+            for msg in pool.imap_unordered(run_job, work):
+                print(msg, flush=True)
+    else:
+        for item in work:
+            print(run_job(item), flush=True)
+    timing(args.out, args.quick)
+    print(f"results: {(args.out / 'results').resolve()}")
+
+
+if __name__ == "__main__":
+    main()
