@@ -1,0 +1,3 @@
+from energykit.cli import main
+
+raise SystemExit(main())

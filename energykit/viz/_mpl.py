@@ -1,0 +1,17 @@
+"""Lazy matplotlib import with a clear message when the `plot` extra is missing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def pyplot() -> Any:
+    """`matplotlib.pyplot` on the non-interactive Agg backend."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise ImportError("energykit.viz needs matplotlib: pip install 'energykit[plot]'") from err
+    return plt

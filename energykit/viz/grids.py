@@ -1,0 +1,59 @@
+"""Sample grids for images and scatter plots for 2-D samples."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from energykit.viz._mpl import pyplot
+
+
+def image_grid(x: Tensor, nrow: int | None = None, pad: int = 1) -> Tensor:
+    """Tile images `(B, C, H, W)` in $[-1, 1]$ into one `(H', W', C)` array in $[0, 1]$.
+
+    Args:
+        x: Images; values are clipped to $[-1, 1]$.
+        nrow: Images per row (default: about square).
+        pad: Pixels of white between images.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"image_grid x: expected (B, C, H, W), got {tuple(x.shape)}")
+    b, c, h, w = x.shape
+    nrow = nrow or math.ceil(math.sqrt(b))
+    rows = math.ceil(b / nrow)
+    grid = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
+    img = (x.detach().cpu().float().clamp(-1, 1) + 1) / 2
+    for i in range(b):
+        r, col = divmod(i, nrow)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[:, top : top + h, left : left + w] = img[i]
+    return grid.permute(1, 2, 0)
+
+
+def save_samples(x: Tensor, path: str | Path, *, title: str | None = None, **kw: Any) -> Path:
+    """Save samples as a PNG: an image grid for `(B, C, H, W)`, a scatter plot for `(B, 2)`."""
+    plt = pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if x.ndim == 4:
+        grid = image_grid(x, **kw)
+        pixels = (grid.squeeze(-1) if grid.shape[-1] == 1 else grid).numpy()
+        ax.imshow(pixels, cmap="gray", vmin=0, vmax=1)
+        ax.axis("off")
+    elif x.ndim == 2 and x.shape[1] == 2:
+        pts = x.detach().cpu().numpy()
+        ax.scatter(pts[:, 0], pts[:, 1], s=2, c="C3")
+        ax.set_aspect("equal")
+    else:
+        raise ValueError(f"save_samples x: expected (B, C, H, W) or (B, 2), got {tuple(x.shape)}")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
