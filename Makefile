@@ -1,6 +1,7 @@
 # energykit: every target does its own set-up from a fresh clone.
 #   make test   venv + install + ruff + mypy + pytest + strict docs build (what CI runs)
-#   make demo   venv + install + train EqM on a 2-D toy, sample, write runs/demo/
+#   make demo   venv + install + EqM vs flow matching on 8x8 digits (~5 min CPU), runs/demo/report.md
+#   make study  the small-scale study behind docs/study.md (about an hour on 2 cores)
 PYTHON ?= python3
 VENV ?= .venv
 # GPU users: make test TORCH_SPEC="torch==2.13.0 --index-url <your CUDA index>"
@@ -13,7 +14,7 @@ export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export NO_MKDOCS_2_WARNING ?= 1
 
-.PHONY: test demo lint typecheck pytest docs bench clean
+.PHONY: test demo toy-demo study study-tables lint typecheck pytest docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,9 +41,19 @@ test: lint typecheck pytest docs
 demo: $(STAMP)
 	$(PY) -m energykit.demo --out runs/demo
 
+toy-demo: $(STAMP)
+	$(PY) -m energykit.toy_demo --out runs/toy-demo
+
 clean:
 	rm -rf site runs .pytest_cache .mypy_cache .hypothesis
 
 # Long studies live behind their own targets; `make test` never runs them.
 bench: $(STAMP)
 	$(PY) benchmarks/descent_overhead.py
+
+study: $(STAMP)
+	$(PY) recipes/study/run_study.py --out runs/study --jobs 2
+	$(PY) recipes/study/tables.py runs/study
+
+study-tables: $(STAMP)
+	$(PY) recipes/study/tables.py runs/study

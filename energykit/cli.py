@@ -39,7 +39,9 @@ from energykit.train.evaluate import score_samples
 def _save_samples(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".npz":
-        arrays = {k: v.numpy() for k, v in payload.items() if isinstance(v, torch.Tensor)}
+        arrays: dict[str, Any] = {
+            k: v.numpy() for k, v in payload.items() if isinstance(v, torch.Tensor)
+        }
         meta = json.dumps({k: v for k, v in payload.items() if not isinstance(v, torch.Tensor)})
         np.savez(path, **arrays, meta=np.array(meta))
     elif path.suffix == ".pt":
@@ -74,7 +76,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     history = trainer.fit()
     last = next((r for r in reversed(history) if "loss" in r), None)
-    print(f"checkpoint: {Path(args.out) / 'last.pt'}" + (f" (loss {last['loss']:.4f})" if last else ""))
+    print(
+        f"checkpoint: {Path(args.out) / 'last.pt'}"
+        + (f" (loss {last['loss']:.4f})" if last else "")
+    )
     return 0
 
 
@@ -119,7 +124,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         payload["y"] = s.y.cpu()
     _save_samples(Path(args.out), payload)
     extra = "" if s.steps is None else f", steps mean {float(s.steps.double().mean()):.1f}"
-    print(f"{len(s.x)} samples -> {args.out} (NFE/sample {s.nfe_mean:.1f}{extra}, {s.seconds:.1f}s)")
+    print(
+        f"{len(s.x)} samples -> {args.out} (NFE/sample {s.nfe_mean:.1f}{extra}, {s.seconds:.1f}s)"
+    )
     return 0
 
 
@@ -139,7 +146,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         name = args.data or meta.get("dataset")
         if name is None:
-            raise ConfigError("evaluate: give --data NAME or --ref FILE (the samples carry neither)")
+            raise ConfigError(
+                "evaluate: give --data NAME or --ref FILE (the samples carry neither)"
+            )
         data = build_data(DataConfig(name=name))
         metrics = score_samples(x, data)
     text = json.dumps(metrics, indent=2)
@@ -155,7 +164,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     source = Path(args.source)
     if source.suffix in (".npz",) or (source.suffix == ".pt" and _is_samples(source)):
         x, meta = load_samples(source)
-        path = save_samples(x[: args.max_images] if x.ndim == 4 else x, args.out, title=meta.get("kind"))
+        path = save_samples(
+            x[: args.max_images] if x.ndim == 4 else x, args.out, title=meta.get("kind")
+        )
         print(f"plot: {path}")
         return 0
     model = load_trained(source)

@@ -41,7 +41,18 @@ def test_sampling_is_reproducible_and_matches_the_recipe_sampler(tmp_path):
     run = tmp_path / "run"
     main(["train", str(RECIPES / "digits/fm.yaml"), "--out", str(run), *TINY])
     for name in ("a.pt", "b.pt"):
-        main(["sample", str(run / "last.pt"), "--out", str(tmp_path / name), "--n", "8", "--steps", "3"])
+        main(
+            [
+                "sample",
+                str(run / "last.pt"),
+                "--out",
+                str(tmp_path / name),
+                "--n",
+                "8",
+                "--steps",
+                "3",
+            ]
+        )
     a, meta = load_samples(tmp_path / "a.pt")
     b, _ = load_samples(tmp_path / "b.pt")
     assert torch.equal(a, b) and meta["sampler"]["sampler"] == "euler" and meta["nfe_total"] == 24

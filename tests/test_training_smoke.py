@@ -8,8 +8,8 @@ import torch
 
 import energykit as ek
 from energykit.data import eight_gaussians_modes
-from energykit.demo import DemoConfig, main, train_eqm
 from energykit.metrics import mode_stats
+from energykit.toy_demo import DemoConfig, main, train_eqm
 
 
 def test_eqm_learns_eight_gaussians_and_nag_lands_on_modes():

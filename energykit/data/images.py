@@ -46,9 +46,7 @@ class ImageSplit:
 
 def _require(module: str, extra: str, what: str) -> None:
     if importlib.util.find_spec(module) is None:
-        raise ImportError(
-            f"{what} needs the {module!r} package: pip install 'energykit[{extra}]'"
-        )
+        raise ImportError(f"{what} needs the {module!r} package: pip install 'energykit[{extra}]'")
 
 
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray, float]:

@@ -16,8 +16,13 @@ def _wasserstein_1d_pow(a: Tensor, b: Tensor, p: float) -> Tensor:
     a, b = a.sort(dim=0).values, b.sort(dim=0).values
     if n == m:
         return (a - b).abs().pow(p).mean(dim=0)
-    f64 = {"dtype": torch.float64, "device": a.device}
-    cuts = torch.cat([torch.arange(1, n + 1, **f64) / n, torch.arange(1, m + 1, **f64) / m])
+    f64, dev = torch.float64, a.device
+    cuts = torch.cat(
+        [
+            torch.arange(1, n + 1, dtype=f64, device=dev) / n,
+            torch.arange(1, m + 1, dtype=f64, device=dev) / m,
+        ]
+    )
     cuts = torch.unique(cuts)  # sorted breakpoints, the last is 1
     widths = torch.diff(cuts, prepend=cuts.new_zeros(1))
     mid = cuts - widths / 2

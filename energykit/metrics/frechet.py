@@ -31,7 +31,9 @@ def frechet_from_stats(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor) -> 
         ("cov2", cov2, (d, d)),
     ]:
         if tuple(t.shape) != shape:
-            raise ValueError(f"frechet_from_stats {name}: expected shape {shape}, got {tuple(t.shape)}")
+            raise ValueError(
+                f"frechet_from_stats {name}: expected shape {shape}, got {tuple(t.shape)}"
+            )
     root1 = _sqrt_psd(cov1)
     inner = root1 @ cov2 @ root1
     inner = (inner + inner.T) / 2

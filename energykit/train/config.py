@@ -362,7 +362,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> TrainConfig:
+def load_config(
+    path: str | Path | None = None, overrides: typing.Sequence[str] = ()
+) -> TrainConfig:
     """Load a recipe file (or the defaults when `path` is `None`) and apply overrides."""
     raw = {} if path is None else read_config_file(path)
     return TrainConfig.from_dict(apply_overrides(raw, overrides))

@@ -83,3 +83,26 @@ def data_floor(data: DataSource) -> dict[str, Any]:
         fresh = sample_toy(data.name, len(data.x_test), generator=torch.Generator().manual_seed(7))
         return score_samples(fresh, data)
     return score_samples(data.x_test, data)
+
+
+def default_evaluate(trainer: Any) -> dict[str, Any]:
+    """What `Trainer` logs every `train.eval_every` steps when given no evaluator: up to 500
+    samples from the EMA model with the recipe's sampler, scored by `score_samples`."""
+    from energykit.train.generate import generate
+
+    cfg = trainer.config
+    model = trainer.ema.model
+    s = generate(
+        model,
+        cfg.objective.kind,
+        trainer.data.shape,
+        cfg.sample,
+        num_classes=trainer.num_classes,
+        device=trainer.device,
+        n=min(cfg.sample.n, 500),
+    )
+    try:
+        scores = score_samples(s.x, trainer.data)
+    except FloatingPointError as err:
+        scores = {"diverged": str(err)}
+    return {**scores, "nfe_per_sample": s.nfe_mean}

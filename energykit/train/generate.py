@@ -85,7 +85,7 @@ def generate(
     t0 = time.perf_counter()
     for start in range(0, cfg.n, cfg.batch):
         chunk = slice(start, start + cfg.batch)
-        cond = {} if y is None else {"y": y[chunk]}
+        cond: dict[str, Any] = {} if y is None else {"y": y[chunk]}
         if fm:
             res = integrate(
                 net,
@@ -100,7 +100,9 @@ def generate(
             nfe += res.nfe * len(res.x)
         else:
             lr = (default_lr(cfg.steps) if cfg.lr is None else cfg.lr) * cfg.lr_scale
-            extra = {"momentum": cfg.momentum} if cfg.sampler in ("nag", "naggd") else {}
+            extra: dict[str, Any] = (
+                {"momentum": cfg.momentum} if cfg.sampler in ("nag", "naggd") else {}
+            )
             result = Descender(
                 wrap_field(net, kind),
                 cfg.sampler,

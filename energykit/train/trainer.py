@@ -85,8 +85,9 @@ class Trainer:
             everything in memory (no checkpoints).
         progress: Show a tqdm progress bar (when tqdm is installed).
         resume: Continue from `out/last.pt` when it exists.
-        evaluate: Optional `f(trainer) -> dict` called every `train.eval_every` steps and at
-            the end; its numbers go to the log.
+        evaluate: `f(trainer) -> dict` called every `train.eval_every` steps and at the end
+            (when `eval_every > 0`); its numbers go to the log. Default: sample the EMA model
+            with the recipe's sampler and score it (`energykit.train.evaluate`).
     """
 
     def __init__(
@@ -101,6 +102,10 @@ class Trainer:
         self.config = config
         self.out = None if out is None else Path(out)
         self.progress = progress
+        if evaluate is None and config.train.eval_every > 0:
+            from energykit.train.evaluate import default_evaluate
+
+            evaluate = default_evaluate
         self.evaluate = evaluate
         t = config.train
         self.device = torch.device(t.device)
@@ -237,11 +242,14 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip = cfg.optim.grad_clip
-        params = [p for p in self.model.parameters() if p.grad is not None]
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         if clip is not None:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+            total = torch.nn.utils.clip_grad_norm_(
+                [p for p in self.model.parameters() if p.grad is not None], clip
+            )
         else:
-            grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))  # type: ignore[union-attr]
+            total = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))
+        grad_norm = float(total)
         self.optimizer.step()
         self.ema.update(self.model)
         self.step += 1
@@ -268,7 +276,9 @@ class Trainer:
                 _write(log, {"event": "start", "step": self.step, "params": self.n_parameters})
             while self.step < until:
                 stats = self.train_step()
-                running = stats["loss"] if running is None else 0.98 * running + 0.02 * stats["loss"]
+                running = (
+                    stats["loss"] if running is None else 0.98 * running + 0.02 * stats["loss"]
+                )
                 elapsed = time.perf_counter() - start
                 rate = (self.step - start_step) / max(elapsed, 1e-9)
                 if bar is not None:

@@ -26,12 +26,22 @@ def plot_streamlines(
     u, v = (-g[:, 0]).reshape(gx.shape), (-g[:, 1]).reshape(gx.shape)
     speed = torch.sqrt(u**2 + v**2)
     ax.streamplot(
-        gx.numpy(), gy.numpy(), u.numpy(), v.numpy(), color=speed.numpy(), cmap="viridis", density=1.2
+        gx.numpy(),
+        gy.numpy(),
+        u.numpy(),
+        v.numpy(),
+        color=speed.numpy(),
+        cmap="viridis",
+        density=1.2,
     )
-    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title="descent direction $-\\nabla E$")
+    ax.set(
+        xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title="descent direction $-\\nabla E$"
+    )
 
 
-def plot_energy(ax: Any, field: EnergyField, *, lim: float = 3.0, n: int = 101, **cond: Any) -> None:
+def plot_energy(
+    ax: Any, field: EnergyField, *, lim: float = 3.0, n: int = 101, **cond: Any
+) -> None:
     """Filled contours of $E$ (explicit fields only; implicit ones raise `NoEnergyError`)."""
     gx, gy, pts = _grid(lim, n)
     with torch.no_grad():

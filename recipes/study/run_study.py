@@ -69,7 +69,9 @@ def plan(quick: bool) -> list[Job]:
     for ds in datasets:
         for kind in ("eqm", "fm", "fm-uncond"):
             for s in seeds:
-                jobs.append(Job(f"{ds}-main-{kind}-s{s}", "main", f"{ds}/{kind}.yaml", [], s, (1, 3)))
+                jobs.append(
+                    Job(f"{ds}-main-{kind}-s{s}", "main", f"{ds}/{kind}.yaml", [], s, (1, 3))
+                )
     for kind in ("eqm-dot", "eqm-l2"):
         for s in seeds:
             jobs.append(Job(f"digits-eqme-{kind}-s{s}", "eqme", f"digits/{kind}.yaml", [], s))
@@ -86,7 +88,10 @@ def plan(quick: bool) -> list[Job]:
 
 
 def _sample_and_score(trained: Any, data: Any, n: int, **kw: Any) -> dict[str, Any]:
-    s = generate(trained.net, trained.kind, trained.shape, trained.config.sample, n=n, **kw)
+    try:
+        s = generate(trained.net, trained.kind, trained.shape, trained.config.sample, n=n, **kw)
+    except FloatingPointError as err:  # a diverged descent is a result, not a crash
+        return {**kw, "diverged": str(err)}
     row: dict[str, Any] = {**kw, "nfe_mean": s.nfe_mean, "seconds": s.seconds}
     if s.steps is not None:
         row["steps_hist"] = torch.bincount(s.steps, minlength=kw.get("steps", 0) + 1).tolist()
@@ -112,35 +117,81 @@ def evaluate_job(job: Job, trainer: Trainer, out: Path, quick: bool) -> dict[str
         rows = []
         if job.part in ("main", "toy"):
             for k in nfes if job.part == "main" else nfes[-1:]:
-                rows.append({"what": "nfe", "sampler": base, **_sample_and_score(trained, data, n, sampler=base, steps=k)})
+                rows.append(
+                    {
+                        "what": "nfe",
+                        "sampler": base,
+                        **_sample_and_score(trained, data, n, sampler=base, steps=k),
+                    }
+                )
         if job.part in ("schedule", "eqme"):
             k = nfes[-1]
-            rows.append({"what": "nfe", "sampler": "nag", **_sample_and_score(trained, data, n, sampler="nag", steps=k)})
+            rows.append(
+                {
+                    "what": "nfe",
+                    "sampler": "nag",
+                    **_sample_and_score(trained, data, n, sampler="nag", steps=k),
+                }
+            )
             scale = trained.config.objective.scale
             if job.part == "schedule" and scale != 4.0:
                 # Gradients scale with lambda: also descend with the step normalised by 4 / lambda.
                 lr = 0.425 / k * 4.0 / scale
-                rows.append({"what": "normalised-lr", "sampler": "nag", **_sample_and_score(trained, data, n, sampler="nag", steps=k, lr=lr)})
+                rows.append(
+                    {
+                        "what": "normalised-lr",
+                        "sampler": "nag",
+                        **_sample_and_score(trained, data, n, sampler="nag", steps=k, lr=lr),
+                    }
+                )
         if job.part == "main" and budget == max(job.budgets):
             k_ss = 10 if quick else STEP_SIZE_STEPS
             for scale in LR_SCALES if not quick else (0.5, 2.0):
                 for sampler in ("gd", "nag") if eqm else ("euler",):
-                    rows.append({"what": "step-size", "sampler": sampler, **_sample_and_score(trained, data, n, sampler=sampler, steps=k_ss, lr_scale=scale)})
+                    rows.append(
+                        {
+                            "what": "step-size",
+                            "sampler": sampler,
+                            **_sample_and_score(
+                                trained, data, n, sampler=sampler, steps=k_ss, lr_scale=scale
+                            ),
+                        }
+                    )
             if eqm:
                 for sampler in ("gd", "adam"):
                     for k in nfes:
                         kw: dict[str, Any] = {"lr": ADAM_LR_BUDGET / k} if sampler == "adam" else {}
-                        rows.append({"what": "optimiser", "sampler": sampler, **_sample_and_score(trained, data, n, sampler=sampler, steps=k, **kw)})
+                        rows.append(
+                            {
+                                "what": "optimiser",
+                                "sampler": sampler,
+                                **_sample_and_score(
+                                    trained, data, n, sampler=sampler, steps=k, **kw
+                                ),
+                            }
+                        )
                 k = nfes[-1]
-                probe = generate(trained.net, trained.kind, trained.shape, trained.config.sample, n=n, steps=k)
+                probe = generate(
+                    trained.net, trained.kind, trained.shape, trained.config.sample, n=n, steps=k
+                )
                 with torch.no_grad():
                     from energykit.train.build import wrap_field
 
                     g = wrap_field(trained.net, trained.kind).gradient(probe.x)
                 median = float(g.reshape(len(g), -1).norm(dim=1).median())
                 for factor in GMIN_FACTORS:
-                    row = _sample_and_score(trained, data, n, sampler="nag", steps=k, g_min=factor * median)
-                    rows.append({"what": "adaptive", "sampler": "nag", "g_factor": factor, "final_grad_median": median, **row})
+                    row = _sample_and_score(
+                        trained, data, n, sampler="nag", steps=k, g_min=factor * median
+                    )
+                    rows.append(
+                        {
+                            "what": "adaptive",
+                            "sampler": "nag",
+                            "g_factor": factor,
+                            "final_grad_median": median,
+                            **row,
+                        }
+                    )
         results[f"{budget}x"] = rows
     return results
 

@@ -15,8 +15,11 @@ LABEL = {"eqm": "EqM (NAG-GD)", "fm": "FM (Euler)", "fm-uncond": "uncond FM (Eul
 
 
 def _load(root: Path) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted((root / "results").glob("*.json"))
-            if p.name != "timing.json"]
+    return [
+        json.loads(p.read_text())
+        for p in sorted((root / "results").glob("*.json"))
+        if p.name != "timing.json"
+    ]
 
 
 def _ms(values: Iterable[float], digits: int = 1) -> str:
@@ -34,8 +37,9 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _rows(results: list[dict[str, Any]], pred: Callable[[dict[str, Any]], bool], budget: str,
-          what: str) -> list[dict[str, Any]]:
+def _rows(
+    results: list[dict[str, Any]], pred: Callable[[dict[str, Any]], bool], budget: str, what: str
+) -> list[dict[str, Any]]:
     out = []
     for r in results:
         if pred(r):
@@ -58,13 +62,23 @@ def main_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> str:
     nfes = sorted({row["steps"] for row in _rows(results, lambda r: True, "1x", "nfe")})
     for kind in KINDS:
         for budget in ("1x", "3x"):
-            sel = _rows(results, lambda r, k=kind: r["part"] == "main" and r["recipe"] == f"{ds}/{k}.yaml", budget, "nfe")
+            sel = _rows(
+                results,
+                lambda r, k=kind: r["part"] == "main" and r["recipe"] == f"{ds}/{k}.yaml",
+                budget,
+                "nfe",
+            )
             if not sel:
                 continue
             cells = [_ms(_metric(x, key) for x in sel if x["steps"] == n) for n in nfes]
             ent = _ms((x.get("class_entropy") for x in sel if x["steps"] == nfes[-1]), 3)
             rows.append([LABEL[kind], budget, *cells, ent])
-    return _table(["model", "training", *[f"{key} @ {n} NFE" for n in nfes], f"class entropy @ {nfes[-1]}"] if nfes else [], rows)
+    return _table(
+        ["model", "training", *[f"{key} @ {n} NFE" for n in nfes], f"class entropy @ {nfes[-1]}"]
+        if nfes
+        else [],
+        rows,
+    )
 
 
 def optimiser_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> str:
@@ -104,7 +118,15 @@ def adaptive_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> 
         lo = min(min(i for i, c in enumerate(x["steps_hist"]) if c) for x in sel)
         hi = max(max(i for i, c in enumerate(x["steps_hist"]) if c) for x in sel)
         name = f"g_min = {v} x median final norm" if mode == "adaptive" else f"fixed {v} steps"
-        rows.append([name, g, _ms((x["nfe_mean"] for x in sel), 1), f"{lo}-{hi}", _ms(_metric(x, key) for x in sel)])
+        rows.append(
+            [
+                name,
+                g,
+                _ms((x["nfe_mean"] for x in sel), 1),
+                f"{lo}-{hi}",
+                _ms(_metric(x, key) for x in sel),
+            ]
+        )
     return _table(["NAG-GD, 250-step budget", "g_min", "mean NFE", "steps range", key], rows)
 
 
@@ -120,8 +142,18 @@ def schedule_table(results: list[dict[str, Any]], key: str = "fid") -> str:
         for row in r["evals"]["1x"]:
             if row["what"] in ("nfe", "normalised-lr") and row.get("steps") == 250:
                 by[label][row["what"]].append(_metric(row, key))
-    order = [*(k for k in by if not k.startswith("scale")), *sorted(k for k in by if k.startswith("scale"))]
-    rows = [[k, _ms(by[k]["nfe"]), _ms(by[k]["normalised-lr"]) if by[k]["normalised-lr"] else _ms(by[k]["nfe"])] for k in order]
+    order = [
+        *(k for k in by if not k.startswith("scale")),
+        *sorted(k for k in by if k.startswith("scale")),
+    ]
+    rows = [
+        [
+            k,
+            _ms(by[k]["nfe"]),
+            _ms(by[k]["normalised-lr"]) if by[k]["normalised-lr"] else _ms(by[k]["nfe"]),
+        ]
+        for k in order
+    ]
     return _table(["c(gamma)", f"{key}, step 0.0017", f"{key}, step 0.0017 x 4 / lambda"], rows)
 
 
@@ -130,8 +162,13 @@ def eqme_table(results: list[dict[str, Any]], root: Path, key: str = "fid") -> s
     timing = json.loads(timing_path.read_text())["ms_per_step"] if timing_path.is_file() else {}
     rows = []
     for kind, label in (("eqm", "implicit"), ("eqm-dot", "dot"), ("eqm-l2", "L2")):
-        sel = [row for r in results if r["recipe"] == f"digits/{kind}.yaml" and r["part"] in ("main", "eqme")
-               for row in r["evals"]["1x"] if row["what"] == "nfe" and row["steps"] == 250]
+        sel = [
+            row
+            for r in results
+            if r["recipe"] == f"digits/{kind}.yaml" and r["part"] in ("main", "eqme")
+            for row in r["evals"]["1x"]
+            if row["what"] == "nfe" and row["steps"] == 250
+        ]
         ms = timing.get(kind)
         ratio = f"{ms / timing['eqm']:.2f}x" if ms and timing.get("eqm") else "-"
         rows.append([label, _ms(_metric(x, key) for x in sel), f"{ms:.1f}" if ms else "-", ratio])
@@ -142,12 +179,25 @@ def toy_table(results: list[dict[str, Any]]) -> str:
     rows = []
     for toy in ("8gaussians", "spirals"):
         for kind in ("eqm", "fm"):
-            sel = [row for r in results if r["part"] == "toy" and r["job"].startswith(f"toy-{toy}-{kind}-")
-                   for row in r["evals"]["1x"] if row["what"] == "nfe"]
+            sel = [
+                row
+                for r in results
+                if r["part"] == "toy" and r["job"].startswith(f"toy-{toy}-{kind}-")
+                for row in r["evals"]["1x"]
+                if row["what"] == "nfe"
+            ]
             if not sel:
                 continue
-            rows.append([toy, LABEL[kind], _ms((x["mmd"] for x in sel), 4), _ms((x["sw"] for x in sel), 3),
-                         _ms((x.get("hit_rate") for x in sel), 3), _ms((x.get("modes_covered") for x in sel), 1)])
+            rows.append(
+                [
+                    toy,
+                    LABEL[kind],
+                    _ms((x["mmd"] for x in sel), 4),
+                    _ms((x["sw"] for x in sel), 3),
+                    _ms((x.get("hit_rate") for x in sel), 3),
+                    _ms((x.get("modes_covered") for x in sel), 1),
+                ]
+            )
     return _table(["data", "model", "MMD²", "sliced W2", "hit rate", "modes covered"], rows)
 
 
@@ -155,25 +205,44 @@ def render(root: Path) -> str:
     """All tables as one Markdown document."""
     root = Path(root)
     results = _load(root)
-    floors = json.loads((root / "floors.json").read_text()) if (root / "floors.json").is_file() else {}
+    floors = (
+        json.loads((root / "floors.json").read_text()) if (root / "floors.json").is_file() else {}
+    )
     parts = []
     for ds in ("digits", "mnist"):
         if not any(r["recipe"].startswith(ds) for r in results):
             continue
         f = floors.get(ds, {})
-        params = {_kind(r): r["params"] for r in results if r["recipe"].startswith(ds) and r["part"] == "main"}
-        parts += [f"## {ds}", f"data floor (test split vs train split): fid {f.get('fid', float('nan')):.2f}, "
-                  f"class entropy {f.get('class_entropy', float('nan')):.3f}; parameters {params}", "",
-                  "### EqM vs flow matching", main_table(results, ds),
-                  "### Descent optimisers (3x training)", optimiser_table(results, ds),
-                  "### Step-size robustness (100 steps, 3x training)", step_size_table(results, ds),
-                  "### Adaptive compute (3x training)", adaptive_table(results, ds)]
+        params = {
+            _kind(r): r["params"]
+            for r in results
+            if r["recipe"].startswith(ds) and r["part"] == "main"
+        }
+        parts += [
+            f"## {ds}",
+            f"data floor (test split vs train split): fid {f.get('fid', float('nan')):.2f}, "
+            f"class entropy {f.get('class_entropy', float('nan')):.3f}; parameters {params}",
+            "",
+            "### EqM vs flow matching",
+            main_table(results, ds),
+            "### Descent optimisers (3x training)",
+            optimiser_table(results, ds),
+            "### Step-size robustness (100 steps, 3x training)",
+            step_size_table(results, ds),
+            "### Adaptive compute (3x training)",
+            adaptive_table(results, ds),
+        ]
     if any(r["part"] == "schedule" for r in results):
         parts += ["## c(gamma) on digits (1x training, NAG-GD 250 steps)", schedule_table(results)]
     if any(r["part"] in ("eqme",) for r in results):
         parts += ["## EqM-E heads on digits (1x training)", eqme_table(results, root)]
     if any(r["part"] == "toy" for r in results):
-        parts += ["## 2-D toys (250 NFE)", f"floors: { {k: v for k, v in floors.items() if k in ('8gaussians', 'spirals')} }", "", toy_table(results)]
+        parts += [
+            "## 2-D toys (250 NFE)",
+            f"floors: { {k: v for k, v in floors.items() if k in ('8gaussians', 'spirals')} }",
+            "",
+            toy_table(results),
+        ]
     return "\n".join(parts)
 
 

@@ -23,7 +23,9 @@ def test_recipe_smoke(recipe):
     cfg = load_config(recipe, tiny)
     trainer = Trainer(cfg, progress=False)
     trainer.fit()
-    s = generate(trainer.ema.model, cfg.objective.kind, trainer.data.shape, cfg.sample, n=16, steps=3)
+    s = generate(
+        trainer.ema.model, cfg.objective.kind, trainer.data.shape, cfg.sample, n=16, steps=3
+    )
     assert s.x.shape == (16, *trainer.data.shape) and bool(torch.isfinite(s.x).all())
     scores = score_samples(s.x, trainer.data)
     assert all(math.isfinite(v) for v in scores.values())

@@ -152,3 +152,14 @@ def test_bf16_autocast_trains():
     cfg = load_config(None, [*TINY, "train.steps=3", "train.bf16=true"])
     history = Trainer(cfg, progress=False).fit()
     assert len(history) == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in history)
+
+
+def test_eval_every_logs_sample_scores(tmp_path):
+    cfg = load_config(
+        None, [*TINY, "train.steps=4", "train.eval_every=2", "sample.n=16", "sample.steps=3"]
+    )
+    history = Trainer(cfg, tmp_path, progress=False).fit()
+    evals = [r for r in history if "eval" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    assert {"fid", "class_entropy", "nfe_per_sample"} <= evals[0]["eval"].keys()
+    assert evals[0]["eval"]["nfe_per_sample"] == 3
