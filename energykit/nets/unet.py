@@ -12,7 +12,9 @@ from energykit.nets.embeddings import sinusoidal_embedding
 
 
 def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(8, channels), channels)
+    """GroupNorm with the largest group count <= 8 that divides `channels`."""
+    groups = next(g for g in range(min(8, channels), 0, -1) if channels % g == 0)
+    return nn.GroupNorm(groups, channels)
 
 
 class _ResBlock(nn.Module):
