@@ -163,41 +163,17 @@ def plot(
     field: ek.EnergyField, held_out: torch.Tensor, result: ek.DescentResult, path: Path
 ) -> None:
     """Samples over data, the descent direction field, and the steps histogram."""
-    try:
-        import matplotlib
+    from energykit.viz import plot_steps_histogram, plot_streamlines, pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:  # the plot extra is optional
-        raise ImportError(
-            "the demo's figure needs matplotlib: pip install 'energykit[plot]'"
-        ) from err
+    plt = pyplot()
     lim = 3.0
-    grid = torch.linspace(-lim, lim, 41)
-    gx, gy = torch.meshgrid(grid, grid, indexing="xy")
-    with torch.no_grad():
-        g = field.gradient(torch.stack([gx.flatten(), gy.flatten()], dim=1))
-    u, v = (-g[:, 0]).reshape(gx.shape), (-g[:, 1]).reshape(gx.shape)
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.8))
     ax[0].scatter(*held_out.T, s=2, c="0.75", label="data")
     ax[0].scatter(*result.x.T, s=2, c="C3", label="EqM samples (NAG-GD + g_min)")
     ax[0].set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title="samples")
     ax[0].legend(loc="upper right", markerscale=4, fontsize=8)
-    speed = torch.sqrt(u**2 + v**2)
-    ax[1].streamplot(
-        gx.numpy(),
-        gy.numpy(),
-        u.numpy(),
-        v.numpy(),
-        color=speed.numpy(),
-        cmap="viridis",
-        density=1.3,
-    )
-    ax[1].set(
-        xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title="descent direction $-\\nabla E$"
-    )
-    ax[2].hist(result.steps.numpy(), bins=40, color="C0")
-    ax[2].set(xlabel="steps until ||grad E|| < g_min", ylabel="samples", title="adaptive compute")
+    plot_streamlines(ax[1], field, lim=lim)
+    plot_steps_histogram(ax[2], result.steps)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

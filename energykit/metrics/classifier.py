@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from energykit._checks import check_int
+from energykit._io import atomic_save
 from energykit.metrics.frechet import frechet_distance
 
 #: Bump when the architecture or training changes, so stale cache files are not reused.
@@ -138,8 +139,6 @@ def fit_classifier(
             acc = (model.predict(x_test.cpu()) == y_test.cpu()).double().mean()
             model.test_accuracy = float(acc)
         if cache:
-            from energykit.metrics._atomic import atomic_save
-
             atomic_save({"model": model.state_dict(), "test_accuracy": model.test_accuracy}, path)
     model.eval().requires_grad_(False)
     if cache:

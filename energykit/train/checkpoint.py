@@ -1,49 +1,19 @@
-"""Atomic checkpoints: a crash while writing never destroys the previous file.
-
-The payload is written to a temporary file in the same directory, flushed and fsync'ed, then
-renamed over the target (`os.replace` is atomic on POSIX and Windows), and the directory entry
-is fsync'ed where the platform allows it.
-"""
+"""Atomic checkpoints: a crash while writing never destroys the previous file."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from energykit._io import atomic_save
+
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
-    """Write `payload` with `torch.save` to `path` atomically; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """Write `payload` with `torch.save` to `path` atomically (temporary file in the same
+    directory, flush, fsync, rename, fsync of the directory); returns the path."""
+    return atomic_save(payload, path)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -91,17 +91,25 @@ def optimiser_table(results: list[dict[str, Any]], ds: str, key: str = "fid") ->
     return _table(["sampler", *[f"{key} @ {s} steps" for s in steps]], rows)
 
 
+def _cell(rows: list[dict[str, Any]], key: str, digits: int = 1) -> str:
+    """Mean ± sd over the finite runs, and how many diverged."""
+    bad = sum("diverged" in r for r in rows)
+    text = _ms((_metric(r, key) for r in rows), digits)
+    if bad:
+        text = f"{text} ({bad}/{len(rows)} diverged)" if bad < len(rows) else "diverged"
+    return text
+
+
 def step_size_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> str:
-    by: dict[tuple[str, float], list[float | None]] = defaultdict(list)
+    by: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
     for kind in KINDS:
         pred = lambda r, k=kind: r["part"] == "main" and r["recipe"] == f"{ds}/{k}.yaml"  # noqa: E731
         for row in _rows(results, pred, "3x", "step-size"):
-            label = f"{LABEL[kind].split(' ')[0] if kind == 'eqm' else LABEL[kind]}"
             label = f"EqM ({row['sampler']})" if kind == "eqm" else LABEL[kind]
-            by[(label, row["lr_scale"])].append(_metric(row, key))
+            by[(label, row["lr_scale"])].append(row)
     scales = sorted({s for _, s in by})
     labels = list(dict.fromkeys(lbl for lbl, _ in by))
-    rows = [[lbl, *[_ms(by[(lbl, s)]) for s in scales]] for lbl in labels]
+    rows = [[lbl, *[_cell(by[(lbl, s)], key) for s in scales]] for lbl in labels]
     return _table(["sampler", *[f"{s}x step" for s in scales]], rows)
 
 

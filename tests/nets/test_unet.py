@@ -34,7 +34,7 @@ def test_errors_name_the_argument():
         UNet(1, (8,))(torch.randn(2, 3, 8, 8))
     with pytest.raises(ValueError, match="divisible by 4"):
         UNet(1, (8, 8, 8))(torch.randn(2, 1, 6, 6))
-    with pytest.raises(TypeError, match="t .* is required"):
+    with pytest.raises(TypeError, match=r"t .* is required"):
         UNet(1, (8,), time_dim=8)(torch.randn(2, 1, 8, 8))
     with pytest.raises(TypeError, match="built without num_classes"):
         UNet(1, (8,))(torch.randn(2, 1, 8, 8), y=torch.zeros(2))

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from energykit import _io as io_module
 from energykit.train import (
     EMA,
     NonFiniteLossError,
@@ -17,7 +18,6 @@ from energykit.train import (
     load_trained,
     save_checkpoint,
 )
-from energykit.train import checkpoint as checkpoint_module
 
 TINY = ["net.width=32", "net.depth=1", "train.batch=16", "train.log_every=1", "train.ckpt_every=3"]
 
@@ -82,7 +82,7 @@ def test_crash_during_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
         f.write(b"half a checkpoint")
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoint_module.torch, "save", broken_save)
+    monkeypatch.setattr(io_module.torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint({"step": 2, "w": torch.zeros(3)}, path)
     monkeypatch.undo()
