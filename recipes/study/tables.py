@@ -123,16 +123,17 @@ def adaptive_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> 
     rows = []
     for (mode, v), sel in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         g = _ms((x["g_min"] for x in sel), 3) if mode == "adaptive" else "-"
-        lo = min(min(i for i, c in enumerate(x["steps_hist"]) if c) for x in sel)
-        hi = max(max(i for i, c in enumerate(x["steps_hist"]) if c) for x in sel)
-        name = f"g_min = {v} x median final norm" if mode == "adaptive" else f"fixed {v} steps"
+        hists = [x["steps_hist"] for x in sel if "steps_hist" in x]
+        lo = min((min(i for i, c in enumerate(h) if c) for h in hists), default=0)
+        hi = max((max(i for i, c in enumerate(h) if c) for h in hists), default=0)
+        name = f"g_min = {v} x initial norm" if mode == "adaptive" else f"fixed {v} steps"
         rows.append(
             [
                 name,
                 g,
                 _ms((x["nfe_mean"] for x in sel), 1),
                 f"{lo}-{hi}",
-                _ms(_metric(x, key) for x in sel),
+                _cell(sel, key),
             ]
         )
     return _table(["NAG-GD, 250-step budget", "g_min", "mean NFE", "steps range", key], rows)
