@@ -37,7 +37,7 @@ class DigitsDemoConfig:
         momentum: NAG-GD look-ahead.
     """
 
-    train_steps: int = 6000
+    train_steps: int = 3000
     n_samples: int = 1000
     seed: int = 0
     g_min: float = 1.0

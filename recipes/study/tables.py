@@ -131,7 +131,7 @@ def adaptive_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> 
             [
                 name,
                 g,
-                _ms((x["nfe_mean"] for x in sel), 1),
+                _ms((x.get("nfe_mean") for x in sel), 1),
                 f"{lo}-{hi}",
                 _cell(sel, key),
             ]
