@@ -20,6 +20,8 @@ from energykit.train.build import DataSource
 
 #: Directions of the sliced Wasserstein distance in reports (seeded, so values are stable).
 SW_PROJECTIONS = 128
+#: A sample "escaped" when some pixel is beyond this magnitude (data lie in [-1, 1]).
+ESCAPE = 2.0
 
 
 def classifier_for(data: DataSource) -> ClassifierFeatures | None:
@@ -38,9 +40,11 @@ def classifier_for(data: DataSource) -> ClassifierFeatures | None:
 def score_samples(x: Tensor, data: DataSource) -> dict[str, Any]:
     """Metrics of samples `x` `(n, *shape)`.
 
-    Images, all against the **train** split (the larger one): `fid` (classifier-feature
-    Frechet distance, see `energykit.metrics.classifier`), `class_entropy`, `sw` (sliced
-    Wasserstein) and `mmd` (RBF MMD$^2$, bandwidths 2, 4, 8). The floor is the test split
+    Images, all against the **train** split (the larger one), after clipping pixels to
+    $[-1, 1]$ as any image export does: `fid` (classifier-feature Frechet distance, see
+    `energykit.metrics.classifier`), `class_entropy`, `sw` (sliced Wasserstein) and `mmd`
+    (RBF MMD$^2$, bandwidths 2, 4, 8); `escaped` is the fraction of samples that had some pixel
+    beyond $\pm 2$ before clipping (a sign of an unstable sampler). The floor is the test split
     scored the same way (`data_floor`). 2-D toys: `mmd`, `sw`,
     `energy` (energy distance) to the held-out draw, and for `8gaussians` `hit_rate` and
     `modes_covered`.
@@ -57,6 +61,10 @@ def score_samples(x: Tensor, data: DataSource) -> dict[str, Any]:
     out: dict[str, Any] = {}
     clf = classifier_for(data)
     if clf is not None and data.x_train is not None:
+        # Like any image export, pixels are clipped to the data range [-1, 1] first; samples
+        # that had run far outside it are counted, so an unstable sampler stays visible.
+        out["escaped"] = float((x.reshape(len(x), -1).abs().amax(dim=1) > ESCAPE).double().mean())
+        x = x.clamp(-1.0, 1.0)
         out["fid"] = clf.fid(x, data.x_train)
         out["class_entropy"] = clf.class_entropy(x)
         out["sw"] = float(

@@ -71,14 +71,12 @@ def main_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> str:
             if not sel:
                 continue
             cells = [_ms(_metric(x, key) for x in sel if x["steps"] == n) for n in nfes]
-            ent = _ms((x.get("class_entropy") for x in sel if x["steps"] == nfes[-1]), 3)
-            rows.append([LABEL[kind], budget, *cells, ent])
-    return _table(
-        ["model", "training", *[f"{key} @ {n} NFE" for n in nfes], f"class entropy @ {nfes[-1]}"]
-        if nfes
-        else [],
-        rows,
-    )
+            last = [x for x in sel if x["steps"] == nfes[-1]]
+            ent = _ms((x.get("class_entropy") for x in last), 3)
+            esc = _ms((x.get("escaped") for x in last), 3)
+            rows.append([LABEL[kind], budget, *cells, ent, esc])
+    header = ["model", "training", *[f"{key} @ {n} NFE" for n in nfes]]
+    return _table([*header, f"class entropy @ {nfes[-1]}", f"escaped @ {nfes[-1]}"], rows)
 
 
 def optimiser_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> str:
