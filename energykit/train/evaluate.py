@@ -44,7 +44,7 @@ def score_samples(x: Tensor, data: DataSource) -> dict[str, Any]:
     $[-1, 1]$ as any image export does: `fid` (classifier-feature Frechet distance, see
     `energykit.metrics.classifier`), `class_entropy`, `sw` (sliced Wasserstein) and `mmd`
     (RBF MMD$^2$, bandwidths 2, 4, 8); `escaped` is the fraction of samples that had some pixel
-    beyond $\pm 2$ before clipping (a sign of an unstable sampler). The floor is the test split
+    beyond $\\pm 2$ before clipping (a sign of an unstable sampler). The floor is the test split
     scored the same way (`data_floor`). 2-D toys: `mmd`, `sw`,
     `energy` (energy distance) to the held-out draw, and for `8gaussians` `hit_rate` and
     `modes_covered`.
