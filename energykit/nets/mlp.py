@@ -46,6 +46,9 @@ class MLP(nn.Module):
         time_dim: Width of the sinusoidal time embedding; `None` for a time-free net (EqM).
         num_classes: Number of classes for conditioning; `None` for an unconditional net.
         activation: One of `silu`, `gelu`, `tanh`, `softplus`.
+        skip: Add a learned linear map of the input to the output. When `width < dim` (e.g.
+            28x28 images through width 512) the hidden layers are a rank-`width` bottleneck that
+            cannot pass the noise through, and samples stay grainy; the skip is a full-rank path.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class MLP(nn.Module):
         time_dim: int | None = None,
         num_classes: int | None = None,
         activation: str = "silu",
+        skip: bool = False,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -75,6 +79,7 @@ class MLP(nn.Module):
         self.classes = None if num_classes is None else nn.Embedding(num_classes + 1, width)
         self.blocks = nn.Sequential(*[_Block(width, act) for _ in range(depth)])
         self.out = nn.Sequential(act(), nn.Linear(width, self.out_dim))
+        self.skip = nn.Linear(self.dim, self.out_dim) if skip else None
 
     def forward(self, x: Tensor, t: Tensor | None = None, y: Tensor | None = None) -> Tensor:
         """Map samples (plus optional time and class) to samples.
@@ -106,4 +111,6 @@ class MLP(nn.Module):
         elif y is not None:
             raise TypeError("MLP: built without num_classes, but y was given")
         out = self.out(self.blocks(h))
+        if self.skip is not None:
+            out = out + self.skip(flat)
         return out.reshape(x.shape) if self.out_dim == self.dim else out

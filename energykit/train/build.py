@@ -99,6 +99,7 @@ def build_net(
         time_dim=time_dim,
         num_classes=num_classes,
         activation=cfg.activation,
+        skip=cfg.skip,
     )
 
 

@@ -58,6 +58,7 @@ class NetConfig:
         channels: U-Net channels per level.
         time_dim: Sinusoidal time-embedding width, used only by time-conditional FM.
         activation: MLP activation.
+        skip: MLP linear input-to-output path (use it when `width` < the data dimension).
     """
 
     kind: Literal["mlp", "unet"] = "mlp"
@@ -66,6 +67,7 @@ class NetConfig:
     channels: tuple[int, ...] = (32, 64)
     time_dim: int = 64
     activation: Literal["silu", "gelu", "tanh", "softplus"] = "silu"
+    skip: bool = False
 
 
 @dataclass

@@ -188,7 +188,10 @@ class Trainer:
         payload = load_checkpoint(path, self.device)
         if payload.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"checkpoint {str(path)!r}: not an energykit Trainer checkpoint")
-        saved, mine = payload["config"], self.config.to_dict()
+        # Normalise through the dataclasses, so keys added since the file was written compare
+        # equal to their defaults.
+        saved = TrainConfig.from_dict(payload["config"]).to_dict()
+        mine = self.config.to_dict()
         for section in ("data", "net", "objective", "optim"):
             if saved[section] != mine[section]:
                 raise ValueError(

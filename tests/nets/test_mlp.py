@@ -43,3 +43,17 @@ def test_missing_or_unexpected_inputs():
         MLP(3)(x)
     with pytest.raises(ValueError, match="activation"):
         MLP(2, activation="relu6")
+
+
+def test_skip_adds_a_full_rank_linear_path():
+    torch.manual_seed(0)
+    net = MLP(6, width=2, depth=1, skip=True)
+    assert net.skip is not None
+    with torch.no_grad():
+        for p in [*net.inp.parameters(), *net.blocks.parameters(), *net.out.parameters()]:
+            p.zero_()
+        net.skip.weight.copy_(torch.eye(6))
+        net.skip.bias.zero_()
+    x = torch.randn(5, 6)
+    torch.testing.assert_close(net(x), x)  # rank 6 through a width-2 net
+    assert MLP(6, width=2, depth=1).skip is None

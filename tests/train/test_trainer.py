@@ -163,3 +163,14 @@ def test_eval_every_logs_sample_scores(tmp_path):
     assert [r["step"] for r in evals] == [2, 4]
     assert {"fid", "class_entropy", "nfe_per_sample"} <= evals[0]["eval"].keys()
     assert evals[0]["eval"]["nfe_per_sample"] == 3
+
+
+def test_resume_accepts_checkpoints_written_before_a_config_key_existed(tmp_path):
+    cfg = load_config(None, [*TINY, "train.steps=4"])
+    trainer = Trainer(cfg, tmp_path, progress=False)
+    trainer.fit(until=2)
+    payload = load_checkpoint(tmp_path / "last.pt")
+    del payload["config"]["net"]["skip"]  # as written by an older energykit
+    save_checkpoint(payload, tmp_path / "last.pt")
+    resumed = Trainer(cfg, tmp_path, progress=False)
+    assert resumed.step == 2
