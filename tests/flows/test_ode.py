@@ -43,3 +43,18 @@ def test_bad_arguments():
         integrate(lambda x, t: x, torch.zeros(1, 1), steps=1, method="rk4")
     with pytest.raises(ValueError, match="steps: expected an int >= 1"):
         euler(lambda x, t: x, torch.zeros(1, 1), steps=0)
+
+
+def test_t_end_scales_the_step_and_the_time_grid():
+    seen = []
+
+    def v(x, t):
+        seen.append(float(t[0]))
+        return torch.ones_like(x)
+
+    x0 = torch.zeros(3, 2, dtype=torch.float64)
+    out = integrate(v, x0, steps=4, t_end=2.0)
+    torch.testing.assert_close(out.x, torch.full_like(x0, 2.0), rtol=0, atol=1e-15)
+    assert seen == [0.0, 0.5, 1.0, 1.5]
+    with pytest.raises(ValueError, match="t_end"):
+        integrate(v, x0, steps=4, t_end=0.0)
