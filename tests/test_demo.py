@@ -19,8 +19,9 @@ def test_digits_demo_writes_report(tmp_path, capsys, monkeypatch):
         assert (out / png).stat().st_size > 1000, png
     rows = json.loads((out / "metrics.json").read_text())["rows"]
     labels = [r["model / sampler"] for r in rows]
-    assert labels[0] == "real test digits (floor)" and len(labels) == 5
+    assert labels[0] == "real test digits (floor)" and len(labels) == 6
     adaptive = rows[2]
+    assert labels[3] == "EqM, NAG-GD 25 steps"
     assert adaptive["nfe_per_sample"] == 1.0  # one look at each sample, then it stops
     assert (out / "eqm" / "last.pt").is_file() and (out / "fm" / "last.pt").is_file()
     assert f"report: {path.resolve()}" in capsys.readouterr().out
