@@ -3,10 +3,11 @@
 Run: `python -m energykit.demo --out runs/demo`.
 
 Both models use the same MLP backbone and batch as `recipes/digits/eqm.yaml` and
-`recipes/digits/fm.yaml`, trained for 3x the recipe budget (9,000 steps; about a minute each). EqM is sampled by NAG-GD with a fixed
-250-step budget and with adaptive compute; flow matching by Euler with 250 and 50 steps. The
-report `OUT/report.md` has the metrics table (classifier-feature FID, class coverage, NFE, wall
-time), sample grids and the histogram of per-sample steps under adaptive compute.
+`recipes/digits/fm.yaml`, trained for 3x the recipe budget (9,000 steps; about a minute each).
+EqM is sampled by NAG-GD with a fixed 250-step budget, with adaptive compute and with a 25-step
+budget; flow matching by Euler with 250 and 50 steps. The report `OUT/report.md` has the
+metrics table (classifier-feature FID proxy, class coverage, NFE, wall time), sample grids and
+the histogram of per-sample steps under adaptive compute.
 """
 
 from __future__ import annotations
