@@ -54,6 +54,8 @@ bench: $(STAMP)
 study: $(STAMP)
 	$(PY) recipes/study/run_study.py --out runs/study --jobs 2
 	$(PY) recipes/study/tables.py runs/study
+	$(PY) recipes/study/memorization.py runs/study
+	$(PY) recipes/study/figures.py runs/study
 
 study-tables: $(STAMP)
 	$(PY) recipes/study/tables.py runs/study
