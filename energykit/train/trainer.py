@@ -211,7 +211,8 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
-        """One optimiser step; returns the loss and the gradient norm.
+        """One optimiser step; returns the loss, and the gradient norm on logged steps (every
+        step when clipping, which computes it anyway).
 
         Raises:
             NonFiniteLossError: the loss is NaN or infinite (nothing is updated).
@@ -245,18 +246,19 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip = cfg.optim.grad_clip
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        stats = {"loss": value}
         if clip is not None:
-            total = torch.nn.utils.clip_grad_norm_(
-                [p for p in self.model.parameters() if p.grad is not None], clip
+            stats["grad_norm"] = float(
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             )
-        else:
-            total = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))
-        grad_norm = float(total)
+        elif cfg.train.log_every and (self.step + 1) % cfg.train.log_every == 0:
+            # Only on logged steps: the norm costs a pass over the gradients and a device sync.
+            grads = [p.grad.norm() for p in self.model.parameters() if p.grad is not None]
+            stats["grad_norm"] = float(torch.linalg.vector_norm(torch.stack(grads)))
         self.optimizer.step()
         self.ema.update(self.model)
         self.step += 1
-        return {"loss": value, "grad_norm": grad_norm}
+        return stats
 
     def fit(self, until: int | None = None) -> list[dict[str, Any]]:
         """Train up to step `until` (default `train.steps`); returns the log records.
