@@ -7,7 +7,18 @@ samples = ek.Descender(field, "nag", lr=0.0017, momentum=0.3, g_min=1e-2).run(x0
 ```
 """
 
-from energykit import data, descent, fields, flows, metrics, nets, objectives, train, viz
+from energykit import (
+    data,
+    descent,
+    fields,
+    flows,
+    interop,
+    metrics,
+    nets,
+    objectives,
+    train,
+    viz,
+)
 from energykit.descent import NAGGD, Descender, DescentResult
 from energykit.fields import (
     DotEnergy,
@@ -38,6 +49,7 @@ __all__ = [
     "descent",
     "fields",
     "flows",
+    "interop",
     "metrics",
     "nets",
     "objectives",
