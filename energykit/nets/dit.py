@@ -118,11 +118,11 @@ class _Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=True)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, input_graph: bool = False) -> Tensor:
         q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b h t d", three=3, h=self.heads)
-        if x.requires_grad and torch.is_grad_enabled():
-            # Differentiated w.r.t. the input (explicit energies): plain softmax attention,
-            # which supports double backward on every device.
+        if input_graph:
+            # The model is differentiated w.r.t. its input (explicit energies): plain softmax
+            # attention, whose double backward works on every device and kernel.
             w = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
             out = w.softmax(dim=-1) @ v
         else:
@@ -152,11 +152,12 @@ class _Block(nn.Module):
         self.mlp = _MLP(dim, int(dim * mlp_ratio))
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
 
-    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+    def forward(self, x: Tensor, c: Tensor, input_graph: bool = False) -> Tensor:
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.adaLN_modulation(
             c
         ).chunk(6, dim=1)
-        x = x + gate_msa.unsqueeze(1) * self.attn(modulate(self.norm1(x), shift_msa, scale_msa))
+        a = self.attn(modulate(self.norm1(x), shift_msa, scale_msa), input_graph)
+        x = x + gate_msa.unsqueeze(1) * a
         return x + gate_mlp.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
 
 
@@ -288,12 +289,14 @@ class DiT(nn.Module):
             c = c + self.y_embedder(torch.as_tensor(y, device=x.device).long().expand(b))
         elif y is not None:
             raise TypeError("DiT: built without num_classes, but y was given")
+        # Fast fused attention unless the caller differentiates w.r.t. the input (EqM-E).
+        input_graph = x.requires_grad and torch.is_grad_enabled()
         h = self.x_embedder(x) + self.pos_embed.to(x.dtype)
         for block in self.blocks:
             if self.grad_checkpointing and torch.is_grad_enabled():
-                h = checkpoint(block, h, c, use_reentrant=False)
+                h = checkpoint(block, h, c, input_graph, use_reentrant=False)
             else:
-                h = block(h, c)
+                h = block(h, c, input_graph)
         h = self.final_layer(h, c)  # (B, T, p*p*C_out)
         p, g = self.patch_size, self.input_size // self.patch_size
         out = rearrange(h, "b (gh gw) (p q c) -> b c (gh p) (gw q)", gh=g, gw=g, p=p, q=p)

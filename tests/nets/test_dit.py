@@ -145,3 +145,22 @@ def test_zero_init_gives_zero_output_and_input_errors():
         net(torch.randn(2, 2, 8, 8))
     with pytest.raises(ValueError, match="multiple of patch_size"):
         DiT(**{**TINY, "input_size": 7})
+
+
+def test_fused_attention_unless_the_input_is_differentiated(monkeypatch):
+    from energykit.nets import dit
+
+    calls = []
+    fused = dit.F.scaled_dot_product_attention
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return fused(*args, **kwargs)
+
+    monkeypatch.setattr(dit.F, "scaled_dot_product_attention", counting)
+    net = randomised(DiT(**TINY))  # depth 2: two attention calls per forward
+    x, y = torch.randn(2, 2, 8, 8), torch.tensor([0, 1])
+    net(x, y=y).sum().backward()  # implicit training: parameters need grad, the input does not
+    assert len(calls) == 2
+    ek.DotEnergy(net).gradient(x, y=y)  # explicit head: differentiates w.r.t. the input
+    assert len(calls) == 2
