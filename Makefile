@@ -14,7 +14,7 @@ export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export NO_MKDOCS_2_WARNING ?= 1
 
-.PHONY: test demo toy-demo study study-tables lint typecheck pytest docs bench clean
+.PHONY: test demo toy-demo study study-tables lint typecheck pytest docs bench bench-dit clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ clean:
 # Long studies live behind their own targets; `make test` never runs them.
 bench: $(STAMP)
 	$(PY) benchmarks/descent_overhead.py
+
+bench-dit: $(STAMP)
+	$(PY) benchmarks/dit_step.py
 
 study: $(STAMP)
 	$(PY) recipes/study/run_study.py --out runs/study --jobs 2

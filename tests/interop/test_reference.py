@@ -22,8 +22,8 @@ KW = {
 }
 
 
-def _reference_net(seed: int = 0) -> DiT:
-    net = DiT(**KW).double()
+def _reference_net(seed: int = 0, **overrides: int) -> DiT:
+    net = DiT(**{**KW, **overrides}).double()
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in net.parameters():
@@ -92,3 +92,19 @@ def test_errors():
         load_reference_eqm("/nonexistent/ckpt.pt")
     with pytest.raises(ValueError, match="ebm"):
         load_reference_eqm(_reference_net().state_dict(), ebm="cosine", num_heads=2)
+
+
+def test_guidance_on_three_channels_reproduces_the_reference_cfg():
+    f = _reference_net(in_channels=4)  # latents have 4 channels; 0-2 are guided
+    field = load_reference_eqm(f.state_dict(), num_heads=2)
+    x = torch.randn(3, 4, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    y, scale, null = torch.tensor([0, 1, 2]), 1.5, 3
+    # The reference's forward_with_cfg: one doubled batch, channels 0-2 guided, the rest
+    # taken from the conditional half; its output is -grad E.
+    with torch.no_grad():
+        out = f(torch.cat([x, x]), y=torch.cat([y, torch.full_like(y, null)]))
+        cond, uncond = out[:3], out[3:]
+        ref = cond.clone()
+        ref[:, :3] = uncond[:, :3] + scale * (cond[:, :3] - uncond[:, :3])
+        guided = ek.Guided(field, scale, null, channels=(0, 1, 2))
+        torch.testing.assert_close(guided.gradient(x, y=y), -ref, rtol=1e-12, atol=1e-12)
