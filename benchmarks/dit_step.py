@@ -4,8 +4,8 @@ explicit-energy (EqM-E, dot head) step against the implicit one.
 Run: `python benchmarks/dit_step.py` (`make bench-dit`). One process, one thread, the same
 `DiT` weights and batches for every variant, variants interleaved round by round; prints the
 median seconds per step, min-max over rounds, and the ratios. Peak resident memory of each
-variant is measured in a fresh subprocess (`ru_maxrss`), since CPU allocations have no
-per-variant counter.
+variant is measured in a fresh subprocess (`VmHWM` in `/proc/self/status`, Linux), since
+CPU allocations have no per-variant counter.
 
 Variants (EqM-S/2 by default, batch 8, 4x32x32 latents, fp32, AdamW):
 - `plain`: the EqM step written out from the formulas: `x_g = g x + (1 - g) e`,
@@ -84,11 +84,13 @@ def make_steps(model: str, batch: int, only: str | None = None) -> dict[str, Cal
 def peak_memory_mb(model: str, batch: int, variant: str) -> float:
     """Peak resident memory (MB) of a fresh process that builds the variant and runs 2 steps."""
     code = (
-        "import resource, sys, torch; sys.path.insert(0, 'benchmarks'); torch.set_num_threads(1)\n"
+        "import sys, torch; sys.path.insert(0, 'benchmarks'); torch.set_num_threads(1)\n"
         "import dit_step as b\n"
         f"s = b.make_steps({model!r}, {batch}, only={variant!r})[{variant!r}]\n"
         "s(); s()\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        # VmHWM belongs to this process image; ru_maxrss would carry the parent's peak
+        # across fork + exec on Linux.
+        "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024
