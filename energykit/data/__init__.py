@@ -1,12 +1,16 @@
-"""Data: seeded 2-D toy distributions and small bundled image datasets (no downloads)."""
+"""Data: seeded 2-D toy distributions, small bundled image datasets (no downloads) and
+class-per-folder image datasets with the ADM centre crop."""
 
+from energykit.data.folder import ImageFolder, center_crop_adm
 from energykit.data.images import IMAGE_DATASETS, ImageSplit, load_images, mnist_5k_path
 from energykit.data.toy2d import TOY_DISTRIBUTIONS, eight_gaussians_modes, sample_toy
 
 __all__ = [
     "IMAGE_DATASETS",
     "TOY_DISTRIBUTIONS",
+    "ImageFolder",
     "ImageSplit",
+    "center_crop_adm",
     "eight_gaussians_modes",
     "load_images",
     "mnist_5k_path",
