@@ -17,7 +17,11 @@ from torch import Tensor, nn
 from energykit.train.build import DataSource, build_all, build_net, build_objective, loss_target
 from energykit.train.checkpoint import load_checkpoint, save_checkpoint
 from energykit.train.config import TrainConfig
+from energykit.train.distributed import any_true, barrier, gather, init_from_env
 from energykit.train.ema import EMA
+
+#: Seeds of rank r are the single-process seeds plus r times this.
+RANK_SEED_STRIDE = 1_000_003
 
 #: Marks files written by `Trainer`; `load_trained` refuses anything else.
 CHECKPOINT_FORMAT = "energykit.trainer/1"
@@ -109,14 +113,32 @@ class Trainer:
         self.evaluate = evaluate
         t = config.train
         self.device = torch.device(t.device)
+        self.dist = init_from_env(self.device)
+        if self.device.type == "cuda" and self.dist.active and self.device.index is None:
+            self.device = torch.device("cuda", self.dist.local_rank)
+        if t.batch % self.dist.world_size:
+            raise ValueError(
+                f"train.batch: expected a multiple of the world size {self.dist.world_size} "
+                f"(the global batch is split across ranks), got {t.batch}"
+            )
+        self.local_batch = t.batch // self.dist.world_size
         self.data: DataSource
         self.data, net = build_all(config)
         self.model = net.to(self.device)
         self.ema = EMA(self.model, t.ema_decay)
         self.objective = build_objective(config.objective)
         self.optimizer = self._build_optimizer()
-        self.data_gen = torch.Generator().manual_seed(t.seed)
-        self.noise_gen = torch.Generator(device=self.device).manual_seed(t.seed + 1)
+        # DDP averages gradients; every rank draws its own batches and noise (rank 0 draws
+        # exactly what a single-process run draws).
+        self.wrapped: nn.Module = self.model
+        if self.dist.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.wrapped = DistributedDataParallel(self.model, device_ids=ids)
+        offset = RANK_SEED_STRIDE * self.dist.rank
+        self.data_gen = torch.Generator().manual_seed(t.seed + offset)
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(t.seed + 1 + offset)
         self.step = 0
         self.history: list[dict[str, Any]] = []
         if self.out is not None and resume and (self.out / "last.pt").is_file():
@@ -163,6 +185,7 @@ class Trainer:
         }
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        ranks = gather({k: v.cpu() for k, v in rng.items()}, self.dist)  # collective
         return {
             "format": CHECKPOINT_FORMAT,
             "step": self.step,
@@ -173,15 +196,22 @@ class Trainer:
             "ema": self.ema.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "rng": rng,
+            "rng_ranks": ranks,
+            "world_size": self.dist.world_size,
         }
 
     def save(self, path: str | Path | None = None) -> Path:
-        """Write a checkpoint atomically (default `out/last.pt`)."""
+        """Write a checkpoint atomically (default `out/last.pt`). Under torchrun every rank
+        must call it (the RNG states are gathered); rank 0 writes."""
         if path is None:
             if self.out is None:
                 raise ValueError("Trainer.save: no path given and the trainer has no out dir")
             path = self.out / "last.pt"
-        return save_checkpoint(self.state_dict(), path)
+        state = self.state_dict()
+        if self.dist.is_main:
+            save_checkpoint(state, path)
+        barrier(self.dist)
+        return Path(path)
 
     def load(self, path: str | Path) -> None:
         """Restore a checkpoint written by `save`; the config must match the trainer's."""
@@ -201,7 +231,13 @@ class Trainer:
         self.model.load_state_dict(payload["model"])
         self.ema.model.load_state_dict(payload["ema"])
         self.optimizer.load_state_dict(payload["optimizer"])
-        rng = payload["rng"]
+        saved_world = int(payload.get("world_size", 1))
+        if saved_world != self.dist.world_size:
+            raise ValueError(
+                f"checkpoint {str(path)!r}: written by {saved_world} process(es); exact resume "
+                f"needs the same world size, this run has {self.dist.world_size}"
+            )
+        rng = payload.get("rng_ranks", [payload["rng"]])[self.dist.rank]
         torch.set_rng_state(rng["torch"].cpu())
         self.data_gen.set_state(rng["data"].cpu())
         self.noise_gen.set_state(rng["noise"].cpu())
@@ -218,7 +254,7 @@ class Trainer:
             NonFiniteLossError: the loss is NaN or infinite (nothing is updated).
         """
         cfg = self.config
-        x, y = self.data.batch(cfg.train.batch, self.data_gen)
+        x, y = self.data.batch(self.local_batch, self.data_gen)
         x = x.to(self.device)
         cond: dict[str, Tensor] = {}
         if self.num_classes is not None and y is not None:
@@ -234,13 +270,18 @@ class Trainer:
         )
         with autocast:
             out = self.objective(
-                loss_target(self.model, cfg.objective.kind), x, generator=self.noise_gen, **cond
+                loss_target(self.wrapped, cfg.objective.kind), x, generator=self.noise_gen, **cond
             )
         loss = out.loss.float()
+        if self.dist.active and cfg.objective.kind in ("eqm-dot", "eqm-l2"):
+            # Parameters that do not reach grad_x E (e.g. the last bias) get no gradient and
+            # DDP would wait for them forever; a zero-weighted term lets them take part.
+            loss = loss + 0.0 * sum(p.sum() for p in self.model.parameters())
         value = float(loss.detach())
-        if not math.isfinite(value):
+        if any_true(not math.isfinite(value), self.dist):
             raise NonFiniteLossError(
-                f"training loss is {value} at step {self.step + 1}; stopping without updating "
+                f"training loss is {value} (rank {self.dist.rank}) at step {self.step + 1}; "
+                "stopping without updating "
                 "(the last checkpoint is kept). Lower optim.lr or set optim.grad_clip."
             )
         self.optimizer.zero_grad(set_to_none=True)
@@ -269,11 +310,11 @@ class Trainer:
         t = self.config.train
         until = t.steps if until is None else until
         log = None
-        if self.out is not None:
+        if self.out is not None and self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
             log = (self.out / "log.jsonl").open("a")
-        bar = _progress(self.progress, initial=self.step, total=until)
+        bar = _progress(self.progress and self.dist.is_main, initial=self.step, total=until)
         start, start_step = time.perf_counter(), self.step
         running = None
         try:
@@ -313,7 +354,7 @@ class Trainer:
         return self.history
 
     def _run_eval(self, log: Any) -> None:
-        if self.evaluate is None:
+        if self.evaluate is None or not self.dist.is_main:
             return
         record = {"step": self.step, "eval": self.evaluate(self)}
         self.history.append(record)
