@@ -33,7 +33,7 @@ from energykit.train import (
 )
 from energykit.train.build import build_data, wrap_field
 from energykit.train.config import DataConfig
-from energykit.train.evaluate import score_samples
+from energykit.train.evaluate import SW_PROJECTIONS, score_samples
 
 
 def _save_samples(path: Path, payload: dict[str, Any]) -> None:
@@ -139,7 +139,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         gen = torch.Generator().manual_seed(0)
         metrics = {
             "mmd": float(mmd(x, ref)),
-            "sw": float(sliced_wasserstein(x, ref, n_projections=128, generator=gen)),
+            "sw": float(sliced_wasserstein(x, ref, n_projections=SW_PROJECTIONS, generator=gen)),
             "energy": float(energy_distance(x, ref)),
             "frechet_pixels": float(frechet_distance(x, ref)),
         }

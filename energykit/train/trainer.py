@@ -136,6 +136,8 @@ class Trainer:
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.wrapped = DistributedDataParallel(self.model, device_ids=ids)
+        # What the objective is called with (the field for EqM, the net for FM), built once.
+        self.target = loss_target(self.wrapped, config.objective.kind)
         offset = RANK_SEED_STRIDE * self.dist.rank
         self.data_gen = torch.Generator().manual_seed(t.seed + offset)
         self.noise_gen = torch.Generator(device=self.device).manual_seed(t.seed + 1 + offset)
@@ -269,9 +271,7 @@ class Trainer:
             else nullcontext()
         )
         with autocast:
-            out = self.objective(
-                loss_target(self.wrapped, cfg.objective.kind), x, generator=self.noise_gen, **cond
-            )
+            out = self.objective(self.target, x, generator=self.noise_gen, **cond)
         loss = out.loss.float()
         if self.dist.active and cfg.objective.kind in ("eqm-dot", "eqm-l2"):
             # Parameters that do not reach grad_x E (e.g. the last bias) get no gradient and
