@@ -1,11 +1,16 @@
-"""The `energykit` command: `train`, `sample`, `evaluate`, `plot`.
+"""The `energykit` command: `train`, `sample`, `evaluate`, `plot`, `latents`, `refbatch`.
 
 ```
 energykit train RECIPE.yaml --out DIR [section.key=value ...]
 energykit sample CHECKPOINT --out FILE [--sampler nag --lr L --steps K --g-min G --n N]
-energykit evaluate SAMPLES [--data NAME | --ref REFERENCE] [--json FILE]
+                 [--cfg-scale W --cfg-channels K --vae VAE --png-dir DIR]
+energykit evaluate SAMPLES [--data NAME | --ref REFERENCE [--inception NET.pt]] [--json FILE]
 energykit plot SAMPLES_OR_CHECKPOINT --out FILE.png
+energykit latents IMAGE_DIR --out LATENT_DIR --vae VAE [--image-size 256]
+energykit refbatch IMAGE_DIR --out REF.npz [--n 50000]
 ```
+
+`train`, `sample` and `latents` run sharded under `torchrun --nproc_per_node=N -m energykit`.
 
 Configuration mistakes (unknown keys, wrong types, bad ranges) exit with status 2 and one line
 naming the key, the value and what was expected.
@@ -32,49 +37,36 @@ from energykit.train import (
     load_trained,
 )
 from energykit.train.build import build_data, wrap_field
-from energykit.train.config import DataConfig
+from energykit.train.config import DataConfig, TrainConfig
+from energykit.train.distributed import init_from_env
 from energykit.train.evaluate import SW_PROJECTIONS, score_samples
+from energykit.train.sampling import load_samples, sample_to_file
+
+__all__ = ["build_parser", "load_samples", "main"]
 
 
-def _save_samples(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".npz":
-        arrays: dict[str, Any] = {
-            k: v.numpy() for k, v in payload.items() if isinstance(v, torch.Tensor)
-        }
-        meta = json.dumps({k: v for k, v in payload.items() if not isinstance(v, torch.Tensor)})
-        np.savez(path, **arrays, meta=np.array(meta))
-    elif path.suffix == ".pt":
-        torch.save(payload, path)
-    else:
-        raise ValueError(f"--out: expected a .pt or .npz file, got {str(path)!r}")
-
-
-def load_samples(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Read a file written by `energykit sample` (`.pt` or `.npz`): samples and metadata."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"samples: no file at {str(path)!r}")
-    if path.suffix == ".npz":
-        with np.load(path) as f:
-            x = torch.from_numpy(f["x"])
-            meta = json.loads(str(f["meta"])) if "meta" in f else {}
-        return x, meta
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(payload, torch.Tensor):
-        return payload, {}
-    return payload["x"], {k: v for k, v in payload.items() if not isinstance(v, torch.Tensor)}
+def enable_tf32() -> None:
+    """Let float32 matmuls and convolutions on CUDA use TF32 (what the paper's fp32 runs did
+    on A100/H100). Only the recipe runner calls this, when a recipe sets `train.tf32`."""
+    torch.backends.cuda.matmul.fp32_precision = "tf32"
+    torch.backends.cudnn.conv.fp32_precision = "tf32"  # type: ignore[attr-defined]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.recipe, args.overrides)
+    if cfg.train.tf32 and torch.device(cfg.train.device).type == "cuda":
+        enable_tf32()
     trainer = Trainer(cfg, args.out, progress=not args.no_progress, resume=not args.fresh)
-    print(
-        f"training {cfg.objective.kind} on {cfg.data.name}: {trainer.n_parameters:,} parameters, "
-        f"steps {trainer.step} -> {cfg.train.steps}, out {args.out}",
-        file=sys.stderr,
-    )
+    main_rank = trainer.dist.is_main
+    if main_rank:
+        print(
+            f"training {cfg.objective.kind} on {cfg.data.name}: {trainer.n_parameters:,} "
+            f"parameters, steps {trainer.step} -> {cfg.train.steps}, out {args.out}",
+            file=sys.stderr,
+        )
     history = trainer.fit()
+    if not main_rank:
+        return 0
     last = next((r for r in reversed(history) if "loss" in r), None)
     print(
         f"checkpoint: {Path(args.out) / 'last.pt'}"
@@ -84,7 +76,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    model = load_trained(args.checkpoint, args.device)
+    device = torch.device(args.device)
+    dist = init_from_env(device)
+    if device.type == "cuda" and dist.active and device.index is None:
+        device = torch.device("cuda", dist.local_rank)
+    model = load_trained(args.checkpoint, device)
     overrides = {
         k: v
         for k, v in {
@@ -97,36 +93,87 @@ def cmd_sample(args: argparse.Namespace) -> int:
             "n": args.n,
             "seed": args.seed,
             "batch": args.batch,
+            "cfg_scale": args.cfg_scale,
+            "cfg_channels": args.cfg_channels,
         }.items()
         if v is not None
     }
-    s = generate(
-        model.net.to(args.device),
-        model.kind,
-        model.shape,
-        model.config.sample,
-        num_classes=model.num_classes,
-        device=args.device,
-        **overrides,
+    raw = {**model.config.to_dict(), "sample": {**model.config.sample.__dict__, **overrides}}
+    cfg = TrainConfig.from_dict(raw).sample  # validated like a recipe
+    vae = None
+    if args.vae is not None:
+        from energykit.interop.vae import load_vae
+
+        vae = load_vae(args.vae, device)
+    summary = sample_to_file(
+        model,
+        args.out,
+        cfg,
+        device=device,
+        dist=dist,
+        vae=vae,
+        png_dir=args.png_dir,
+        progress=not args.no_progress,
     )
-    payload: dict[str, Any] = {
-        "x": s.x.cpu(),
-        "nfe_total": s.nfe_total,
-        "seconds": s.seconds,
-        "dataset": model.config.data.name,
-        "kind": model.kind,
-        "checkpoint": str(args.checkpoint),
-        "sampler": {**model.config.sample.__dict__, **overrides},
-    }
-    if s.steps is not None:
-        payload["steps"] = s.steps.cpu()
-    if s.y is not None:
-        payload["y"] = s.y.cpu()
-    _save_samples(Path(args.out), payload)
-    extra = "" if s.steps is None else f", steps mean {float(s.steps.double().mean()):.1f}"
-    print(
-        f"{len(s.x)} samples -> {args.out} (NFE/sample {s.nfe_mean:.1f}{extra}, {s.seconds:.1f}s)"
+    if summary is not None:
+        extra = f", steps mean {summary['steps_mean']:.1f}" if "steps_mean" in summary else ""
+        print(
+            f"{summary['n']} samples -> {args.out} (NFE/sample {summary['nfe_mean']:.1f}"
+            f"{extra}, {summary['seconds']:.1f}s)"
+        )
+    return 0
+
+
+def cmd_latents(args: argparse.Namespace) -> int:
+    from energykit.data.latents import verify_latents
+
+    if args.verify:
+        bad = verify_latents(args.out)
+        print(f"latents {args.out}: " + ("all checksums match" if not bad else f"BAD: {bad}"))
+        return 0 if not bad else 1
+    if args.images is None or args.vae is None:
+        raise ConfigError("latents: give IMAGE_DIR and --vae (or --verify with --out)")
+    from energykit.data.encode import encode_folder
+    from energykit.interop.vae import load_vae
+
+    device = torch.device(args.device)
+    dist = init_from_env(device)
+    if device.type == "cuda" and dist.active and device.index is None:
+        device = torch.device("cuda", dist.local_rank)
+    dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    vae = load_vae(args.vae, device, dtype[args.dtype])
+    manifest = encode_folder(
+        args.images,
+        args.out,
+        vae,
+        image_size=args.image_size,
+        batch=args.batch,
+        shard_size=args.shard_size,
+        flip=not args.no_flip,
+        workers=args.workers,
+        vae_name=str(args.vae),
+        dist=dist,
+        progress=not args.no_progress,
     )
+    if manifest is not None:
+        print(
+            f"latents: {manifest.count} images, {len(manifest.classes)} classes, latent "
+            f"{tuple(manifest.latent_shape)} x {manifest.views} view(s) -> {args.out}"
+        )
+    return 0
+
+
+def cmd_refbatch(args: argparse.Namespace) -> int:
+    from energykit._io import atomic_savez
+    from energykit.data.folder import ImageFolder
+
+    folder = ImageFolder(args.images, args.image_size, flip=False)
+    n = len(folder) if args.n is None else min(args.n, len(folder))
+    idx = torch.randperm(len(folder), generator=torch.Generator().manual_seed(args.seed))[:n]
+    images = np.stack([folder.load(int(i)) for i in idx.sort().values])
+    labels = np.array([folder.samples[int(i)][1] for i in idx.sort().values], dtype=np.int64)
+    atomic_savez(args.out, {"arr_0": images, "arr_1": labels})
+    print(f"refbatch: {n} images {images.shape[1:]} -> {args.out}")
     return 0
 
 
@@ -134,7 +181,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from energykit.metrics import energy_distance, frechet_distance, mmd, sliced_wasserstein
 
     x, meta = load_samples(args.samples)
-    if args.ref is not None:
+    if args.inception is not None:
+        from energykit.metrics.inception import FeatureNetwork, fid_report
+        from energykit.train.sampling import to_uint8_images
+
+        if args.ref is None:
+            raise ConfigError("evaluate: --inception needs --ref REFERENCE.npz (ADM layout)")
+        ref, _ = load_samples(args.ref)
+        x, ref = (t if t.dtype == torch.uint8 else to_uint8_images(t) for t in (x, ref))
+        net = FeatureNetwork(args.inception, args.device)
+        metrics: dict[str, Any] = fid_report(x, ref, net, pr_max=args.pr_max)
+    elif args.ref is not None:
         ref, _ = load_samples(args.ref)
         gen = torch.Generator().manual_seed(0)
         metrics = {
@@ -223,14 +280,49 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, help="number of samples")
     s.add_argument("--seed", type=int, help="noise seed")
     s.add_argument("--batch", type=int, help="samples per forward pass")
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--cfg-scale", type=float, help="classifier-free guidance weight")
+    s.add_argument("--cfg-channels", type=int, help="guide only the first k channels")
+    s.add_argument("--vae", help="decode latents with this AutoencoderKL (folder or cached id)")
+    s.add_argument("--png-dir", help="also write every image as a PNG here")
+    s.add_argument("--device", default="cpu", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
+    s.add_argument("--no-progress", action="store_true")
     s.set_defaults(fn=cmd_sample)
+
+    la = sub.add_parser("latents", help="encode an image folder into cached VAE latents")
+    la.add_argument("images", nargs="?", help="folder with one subfolder of images per class")
+    la.add_argument("--out", required=True, help="latent folder (resumes if it exists)")
+    la.add_argument("--vae", help="AutoencoderKL folder or cached model id")
+    la.add_argument("--image-size", type=int, default=256)
+    la.add_argument("--batch", type=int, default=64)
+    la.add_argument("--shard-size", type=int, default=10_000)
+    la.add_argument("--no-flip", action="store_true", help="do not encode mirrored images")
+    la.add_argument("--workers", type=int, default=0, help="DataLoader workers")
+    la.add_argument("--device", default="cpu")
+    la.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32")
+    la.add_argument("--verify", action="store_true", help="recheck the checksums of --out")
+    la.add_argument("--no-progress", action="store_true")
+    la.set_defaults(fn=cmd_latents)
+
+    rb = sub.add_parser("refbatch", help="centre-cropped reference images as an ADM .npz")
+    rb.add_argument("images")
+    rb.add_argument("--out", required=True, help=".npz file")
+    rb.add_argument("--image-size", type=int, default=256)
+    rb.add_argument("--n", type=int, help="random subset of this many images (default all)")
+    rb.add_argument("--seed", type=int, default=0)
+    rb.set_defaults(fn=cmd_refbatch)
 
     e = sub.add_parser("evaluate", help="score samples against a dataset or a reference")
     e.add_argument("samples")
     e.add_argument("--data", help="dataset name (default: the one the samples came from)")
     e.add_argument("--ref", help="reference samples file instead of a dataset")
     e.add_argument("--json", help="also write the metrics here")
+    e.add_argument(
+        "--inception",
+        help="FID / precision / recall with this TorchScript feature network "
+        "(inception-2015-12-05.pt; see docs) against --ref images",
+    )
+    e.add_argument("--pr-max", type=int, default=10_000, help="images per side for P/R")
+    e.add_argument("--device", default="cpu")
     e.set_defaults(fn=cmd_evaluate)
 
     pl = sub.add_parser("plot", help="plot samples, or a 2-D checkpoint's landscape")

@@ -299,8 +299,9 @@ class DiT(nn.Module):
                 h = block(h, c, input_graph)
         h = self.final_layer(h, c)  # (B, T, p*p*C_out)
         p, g = self.patch_size, self.input_size // self.patch_size
-        out = rearrange(h, "b (gh gw) (p q c) -> b c (gh p) (gw q)", gh=g, gw=g, p=p, q=p)
-        return out[:, : self.in_channels]
+        # Drop the legacy sigma channels before unpatchifying (a copy, not a view of h).
+        h = h.unflatten(-1, (p, p, self.out_channels))[..., : self.in_channels]
+        return rearrange(h, "b (gh gw) p q c -> b c (gh p) (gw q)", gh=g, gw=g)
 
     @property
     def tokens(self) -> int:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from energykit.data import TOY_DISTRIBUTIONS, load_images, sample_toy
 from energykit.fields import DotEnergy, EnergyField, ImplicitField, L2Energy
-from energykit.nets import MLP, UNet
+from energykit.nets import MLP, DiT, UNet
 from energykit.objectives import (
     Constant,
     EqMLoss,
@@ -58,8 +58,47 @@ class DataSource:
         return self.x_train[idx], None if self.y_train is None else self.y_train[idx]
 
 
+class LatentData(DataSource):
+    """Cached VAE latents (`energykit latents`) as training batches.
+
+    Each batch draws images uniformly with replacement from the training indices, then a
+    fresh posterior sample (and mirrored view, when `data.flip`) for each, all from the data
+    generator, so resuming is exact. `x_test` holds scaled posterior means: of the
+    `data.holdout` held-out images, or (without a hold-out) of 512 fixed training images, for
+    monitoring only.
+    """
+
+    def __init__(self, cfg: DataConfig) -> None:
+        from energykit.data.latents import LatentStore
+
+        assert cfg.path is not None  # validate() requires it
+        self.store = LatentStore(cfg.path, flip=cfg.flip)
+        n = len(self.store)
+        if cfg.holdout >= n:
+            raise ValueError(f"data.holdout: expected fewer than the {n} images, got {cfg.holdout}")
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.split_seed))
+        self.train_index = perm[cfg.holdout :].sort().values if cfg.holdout else torch.arange(n)
+        shown = perm[: cfg.holdout] if cfg.holdout else perm[: min(512, n)]
+        shown = shown.sort().values
+        super().__init__(
+            name="latents",
+            shape=tuple(self.store.shape),
+            x_test=self.store.mean_latents(shown),
+            y_test=self.store.labels[shown],
+            num_classes=self.store.num_classes,
+        )
+
+    def batch(self, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
+        """Scaled posterior samples `(size, C, h, w)` and their labels."""
+        pick = torch.randint(len(self.train_index), (size,), generator=generator)
+        idx = self.train_index[pick]
+        return self.store.sample(idx, generator), self.store.labels[idx]
+
+
 def build_data(cfg: DataConfig) -> DataSource:
     """Load (or set up the sampler of) the dataset `cfg.name`."""
+    if cfg.name == "latents":
+        return LatentData(cfg)
     if cfg.name in TOY_DISTRIBUTIONS:
         gen = torch.Generator().manual_seed(10_000 + cfg.split_seed)
         test = sample_toy(cfg.name, TOY_TEST_SIZE, generator=gen)
@@ -88,6 +127,20 @@ def build_net(
 ) -> nn.Module:
     """The backbone; only time-conditional FM gets a time input."""
     time_dim = cfg.time_dim if objective.kind == "fm" else None
+    if cfg.kind == "dit":
+        if len(shape) != 3 or shape[1] != shape[2]:
+            raise ValueError(f"net.kind: 'dit' needs square (C, H, W) inputs, got shape {shape}")
+        sizes = {"depth": cfg.dit_depth, "hidden_size": cfg.dit_width, "num_heads": cfg.dit_heads}
+        return DiT.preset(
+            cfg.preset,
+            **{k: v for k, v in sizes.items() if v is not None},
+            input_size=shape[1],
+            in_channels=shape[0],
+            num_classes=num_classes,
+            class_dropout_prob=0.1 if num_classes else 0.0,
+            learn_sigma=cfg.learn_sigma,
+            grad_checkpointing=cfg.grad_checkpointing,
+        )
     if cfg.kind == "unet":
         if len(shape) != 3:
             raise ValueError(f"net.kind: 'unet' needs images (C, H, W), got sample shape {shape}")

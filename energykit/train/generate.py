@@ -10,7 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from energykit.descent import Descender
-from energykit.flows import integrate
+from energykit.fields import Guided
+from energykit.flows import guided_velocity, integrate
 from energykit.train.build import is_flow_matching, wrap_field
 from energykit.train.config import SampleConfig
 
@@ -57,6 +58,7 @@ def generate(
     *,
     num_classes: int | None = None,
     device: str | torch.device = "cpu",
+    label_offset: int = 0,
     **overrides: Any,
 ) -> Samples:
     """Sample `cfg.n` points from noise with the model's sampler.
@@ -66,8 +68,11 @@ def generate(
         kind: The objective it was trained with (`eqm`, `eqm-dot`, `eqm-l2`, `fm`, `fm-uncond`).
         shape: Shape of one sample.
         cfg: Sampler settings; `overrides` replace single fields (e.g. `steps=50`).
-        num_classes: For class-conditional nets: labels cycle through `0..num_classes-1`.
+        num_classes: For class-conditional nets: sample i gets label
+            `(label_offset + i) % num_classes` (balanced classes). `cfg.cfg_scale` and
+            `cfg.cfg_channels` set classifier-free guidance (null class `num_classes`).
         device: Where to sample.
+        label_offset: Index of the first sample in a larger, sharded draw.
     """
     cfg = SampleConfig(**{**cfg.__dict__, **overrides})
     fm = is_flow_matching(kind)
@@ -79,8 +84,20 @@ def generate(
         )
     gen = torch.Generator().manual_seed(cfg.seed)
     x0 = torch.randn((cfg.n, *shape), generator=gen).to(device)
-    y = None if num_classes is None else (torch.arange(cfg.n) % num_classes).to(device)
+    y = None
+    if num_classes is not None:
+        y = ((torch.arange(cfg.n) + label_offset) % num_classes).to(device)
+    elif cfg.cfg_scale != 1.0:
+        raise ValueError(
+            f"cfg_scale: guidance needs a class-conditional model, got {cfg.cfg_scale}"
+        )
+    guide = num_classes is not None and cfg.cfg_scale != 1.0
+    channels = None if cfg.cfg_channels is None else range(cfg.cfg_channels)
     net = net.eval()
+    velocity: Any = net
+    if fm and guide:
+        assert num_classes is not None
+        velocity = guided_velocity(net, cfg.cfg_scale, num_classes, channels=channels)
     outs, steps, nfe = [], [], 0
     t0 = time.perf_counter()
     for start in range(0, cfg.n, cfg.batch):
@@ -88,7 +105,7 @@ def generate(
         cond: dict[str, Any] = {} if y is None else {"y": y[chunk]}
         if fm:
             res = integrate(
-                net,
+                velocity,
                 x0[chunk],
                 steps=cfg.steps,
                 method=cfg.sampler,
@@ -103,8 +120,12 @@ def generate(
             extra: dict[str, Any] = (
                 {"momentum": cfg.momentum} if cfg.sampler in ("nag", "naggd") else {}
             )
+            field = wrap_field(net, kind)
+            if guide:
+                assert num_classes is not None
+                field = Guided(field, cfg.cfg_scale, num_classes, channels=channels)
             result = Descender(
-                wrap_field(net, kind),
+                field,
                 cfg.sampler,
                 lr=lr,
                 steps=cfg.steps,

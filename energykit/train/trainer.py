@@ -116,26 +116,40 @@ class Trainer:
         self.dist = init_from_env(self.device)
         if self.device.type == "cuda" and self.dist.active and self.device.index is None:
             self.device = torch.device("cuda", self.dist.local_rank)
-        if t.batch % self.dist.world_size:
+        split = self.dist.world_size * t.grad_accum
+        if t.batch % split:
             raise ValueError(
-                f"train.batch: expected a multiple of the world size {self.dist.world_size} "
-                f"(the global batch is split across ranks), got {t.batch}"
+                f"train.batch: expected a multiple of world size x grad_accum = "
+                f"{self.dist.world_size} x {t.grad_accum} (the global batch is split across "
+                f"ranks, then into micro-batches), got {t.batch}"
             )
         self.local_batch = t.batch // self.dist.world_size
+        self.micro_batch = self.local_batch // t.grad_accum
         self.data: DataSource
         self.data, net = build_all(config)
         self.model = net.to(self.device)
         self.ema = EMA(self.model, t.ema_decay)
         self.objective = build_objective(config.objective)
-        self.optimizer = self._build_optimizer()
         # DDP averages gradients; every rank draws its own batches and noise (rank 0 draws
-        # exactly what a single-process run draws).
+        # exactly what a single-process run draws). FSDP2 shards weights, EMA and optimiser.
         self.wrapped: nn.Module = self.model
-        if self.dist.active:
+        self.sharded = self.dist.active and t.parallel == "fsdp"
+        if self.sharded:
+            from energykit.train.fsdp import shard_model
+
+            shard_model(self.model)
+            shard_model(self.ema.model)
+        elif self.dist.active:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.wrapped = DistributedDataParallel(self.model, device_ids=ids)
+        self.optimizer = self._build_optimizer()
+        if self.sharded and self.evaluate is not None:
+            raise ValueError(
+                "train.eval_every: in-training evaluation is not available with "
+                "train.parallel=fsdp; set train.eval_every=0 and evaluate with `energykit sample`"
+            )
         # What the objective is called with (the field for EqM, the net for FM), built once.
         self.target = loss_target(self.wrapped, config.objective.kind)
         offset = RANK_SEED_STRIDE * self.dist.rank
@@ -167,15 +181,26 @@ class Trainer:
         return sum(p.numel() for p in self.model.parameters())
 
     def trained(self) -> TrainedModel:
-        """The EMA model as a `TrainedModel` (shares weights with the trainer)."""
+        """The EMA model as a `TrainedModel` (shares weights with the trainer; under FSDP a
+        gathered copy, and every rank must call it)."""
         return TrainedModel(
-            self.ema.model,
+            self._plain_ema(),
             self.config.objective.kind,
             self.data.shape,
             self.num_classes,
             self.config,
             self.step,
         )
+
+    def _plain_ema(self) -> nn.Module:
+        """The EMA weights as an ordinary module (a gathered copy under FSDP; collective)."""
+        if not self.sharded:
+            return self.ema.model
+        from energykit.train.fsdp import full_model_state
+
+        net = build_net(self.config.net, self.config.objective, self.data.shape, self.num_classes)
+        net.load_state_dict(full_model_state(self.ema.model))
+        return net.to(self.device).eval()
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -188,15 +213,25 @@ class Trainer:
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         ranks = gather({k: v.cpu() for k, v in rng.items()}, self.dist)  # collective
+        if self.sharded:
+            from energykit.train.fsdp import full_model_state, full_optimizer_state
+
+            model_state = full_model_state(self.model)
+            ema_state = full_model_state(self.ema.model)
+            optim_state = full_optimizer_state(self.model, self.optimizer)
+        else:
+            model_state = self.model.state_dict()
+            ema_state = self.ema.model.state_dict()
+            optim_state = self.optimizer.state_dict()
         return {
             "format": CHECKPOINT_FORMAT,
             "step": self.step,
             "config": self.config.to_dict(),
             "shape": list(self.data.shape),
             "num_classes": self.num_classes,
-            "model": self.model.state_dict(),
-            "ema": self.ema.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "model": model_state,
+            "ema": ema_state,
+            "optimizer": optim_state,
             "rng": rng,
             "rng_ranks": ranks,
             "world_size": self.dist.world_size,
@@ -230,9 +265,15 @@ class Trainer:
                     f"checkpoint {str(path)!r}: its {section} config {saved[section]} differs "
                     f"from this run's {mine[section]}; resume with the same recipe"
                 )
-        self.model.load_state_dict(payload["model"])
-        self.ema.model.load_state_dict(payload["ema"])
-        self.optimizer.load_state_dict(payload["optimizer"])
+        if self.sharded:
+            from energykit.train.fsdp import load_full_state
+
+            load_full_state(self.model, payload["model"], self.optimizer, payload["optimizer"])
+            load_full_state(self.ema.model, payload["ema"])
+        else:
+            self.model.load_state_dict(payload["model"])
+            self.ema.model.load_state_dict(payload["ema"])
+            self.optimizer.load_state_dict(payload["optimizer"])
         saved_world = int(payload.get("world_size", 1))
         if saved_world != self.dist.world_size:
             raise ValueError(
@@ -249,14 +290,58 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
-        """One optimiser step; returns the loss, and the gradient norm on logged steps (every
-        step when clipping, which computes it anyway).
+        """One optimiser step over `train.grad_accum` micro-batches; returns the mean loss, and
+        the gradient norm on logged steps (every step when clipping, which computes it anyway).
 
         Raises:
             NonFiniteLossError: the loss is NaN or infinite (nothing is updated).
         """
         cfg = self.config
-        x, y = self.data.batch(self.local_batch, self.data_gen)
+        accum = cfg.train.grad_accum
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for i in range(accum):
+            with self._no_sync(last=i == accum - 1):
+                loss = self._micro_loss()
+                total += float(loss.detach())
+                (loss / accum).backward()
+        value = total / accum
+        if any_true(not math.isfinite(value), self.dist):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteLossError(
+                f"training loss is {value} (rank {self.dist.rank}) at step {self.step + 1}; "
+                "stopping without updating "
+                "(the last checkpoint is kept). Lower optim.lr or set optim.grad_clip."
+            )
+        clip = cfg.optim.grad_clip
+        stats = {"loss": value}
+        if clip is not None:
+            stats["grad_norm"] = _scalar(
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            )
+        elif cfg.train.log_every and (self.step + 1) % cfg.train.log_every == 0:
+            # Only on logged steps: the norm costs a pass over the gradients and a device sync.
+            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+            stats["grad_norm"] = _scalar(torch.nn.utils.get_total_norm(grads))
+        self.optimizer.step()
+        self.ema.update(self.model)
+        self.step += 1
+        return stats
+
+    def _no_sync(self, last: bool) -> Any:
+        """Skip the gradient all-reduce on all but the last micro-batch of a step."""
+        if self.sharded:
+            self.model.set_requires_gradient_sync(last)  # type: ignore[operator]
+            return nullcontext()
+        if last or not self.dist.active:
+            return nullcontext()
+        return self.wrapped.no_sync()  # type: ignore[operator]
+
+    def _micro_loss(self) -> Tensor:
+        """The loss of one micro-batch (drawn from the data and noise generators)."""
+        cfg = self.config
+        x, y = self.data.batch(self.micro_batch, self.data_gen)
         x = x.to(self.device)
         cond: dict[str, Tensor] = {}
         if self.num_classes is not None and y is not None:
@@ -264,7 +349,6 @@ class Trainer:
             drop = torch.rand(y.shape, generator=self.noise_gen, device=self.device)
             y = torch.where(drop < cfg.data.label_dropout, torch.full_like(y, self.num_classes), y)
             cond["y"] = y
-        self.model.train()
         autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16)
             if cfg.train.bf16
@@ -277,29 +361,7 @@ class Trainer:
             # Parameters that do not reach grad_x E (e.g. the last bias) get no gradient and
             # DDP would wait for them forever; a zero-weighted term lets them take part.
             loss = loss + 0.0 * sum(p.sum() for p in self.model.parameters())
-        value = float(loss.detach())
-        if any_true(not math.isfinite(value), self.dist):
-            raise NonFiniteLossError(
-                f"training loss is {value} (rank {self.dist.rank}) at step {self.step + 1}; "
-                "stopping without updating "
-                "(the last checkpoint is kept). Lower optim.lr or set optim.grad_clip."
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        clip = cfg.optim.grad_clip
-        stats = {"loss": value}
-        if clip is not None:
-            stats["grad_norm"] = float(
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-            )
-        elif cfg.train.log_every and (self.step + 1) % cfg.train.log_every == 0:
-            # Only on logged steps: the norm costs a pass over the gradients and a device sync.
-            grads = [p.grad.norm() for p in self.model.parameters() if p.grad is not None]
-            stats["grad_norm"] = float(torch.linalg.vector_norm(torch.stack(grads)))
-        self.optimizer.step()
-        self.ema.update(self.model)
-        self.step += 1
-        return stats
+        return loss
 
     def fit(self, until: int | None = None) -> list[dict[str, Any]]:
         """Train up to step `until` (default `train.steps`); returns the log records.
@@ -360,6 +422,12 @@ class Trainer:
         self.history.append(record)
         if log is not None:
             _write(log, record)
+
+
+def _scalar(t: Tensor) -> float:
+    """A 0-d tensor (or FSDP's DTensor, gathered) as a float."""
+    full = getattr(t, "full_tensor", None)
+    return float(full() if callable(full) else t)
 
 
 def _write(log: Any, record: dict[str, Any]) -> None:

@@ -1,0 +1,241 @@
+"""Sampling to files at scale: sharded across `torchrun` ranks, resumable, decoded by the VAE
+into PNGs and an ADM-format `.npz` (`energykit sample`).
+
+The `n` samples are cut into batches of `sample.batch`; batch `j` is drawn with seed
+`sample.seed + 1_000_003 * j` and labels `(j * batch + i) % num_classes`, so the result does
+not depend on how many processes draw it. Rank `r` draws the batches `j = r (mod world size)`
+into `.OUT.parts/`, one atomic file each (a restarted run skips finished batches); rank 0
+then joins them in order and writes exactly `n` samples.
+
+File formats:
+
+- `.pt` / `.npz` without a VAE: `x` (samples, float32), `y`, `steps`, and `meta` (JSON).
+- `.npz` with a VAE (latent models): ADM's layout, `arr_0` uint8 `(n, H, W, 3)` images
+  and `arr_1` int64 labels (what the ADM / guided-diffusion evaluation suite reads), plus
+  `meta`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from energykit._io import atomic_save, atomic_savez, atomic_write
+from energykit.train.config import SampleConfig
+from energykit.train.distributed import DistInfo, barrier
+from energykit.train.generate import generate
+from energykit.train.trainer import TrainedModel
+
+#: Batch `j` is drawn with seed `sample.seed + BATCH_SEED_STRIDE * j`.
+BATCH_SEED_STRIDE = 1_000_003
+
+
+def to_uint8_images(x: Tensor) -> Tensor:
+    """Samples `(n, C, H, W)` in $[-1, 1]$ as uint8 `(n, H, W, C)` (clipped, rounded)."""
+    if x.ndim != 4:
+        raise ValueError(f"to_uint8_images x: expected (n, C, H, W), got {tuple(x.shape)}")
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def write_pngs(images: Tensor, folder: Path, start: int) -> None:
+    """Write uint8 images `(n, H, W, C)` as `folder/{start + i:06d}.png`."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(images.numpy()):
+        Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(
+            folder / f"{start + i:06d}.png"
+        )
+
+
+def save_samples(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write a samples file atomically: tensors as arrays, everything else as JSON `meta`."""
+    path = Path(path)
+    tensors = {k: v for k, v in payload.items() if isinstance(v, Tensor)}
+    meta = {k: v for k, v in payload.items() if not isinstance(v, Tensor)}
+    if path.suffix == ".npz":
+        arrays = {k: v.numpy() for k, v in tensors.items()}
+        return atomic_savez(path, {**arrays, "meta": np.array(json.dumps(meta))})
+    if path.suffix == ".pt":
+        return atomic_save(payload, path)
+    raise ValueError(f"--out: expected a .pt or .npz file, got {str(path)!r}")
+
+
+def load_samples(path: str | Path) -> tuple[Tensor, dict[str, Any]]:
+    """Read a samples file (`.pt`, or `.npz` with `x` or ADM's `arr_0`): samples and metadata.
+
+    ADM files give uint8 images `(n, H, W, 3)`; the others float samples `(n, *shape)`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"samples: no file at {str(path)!r}")
+    if path.suffix == ".npz":
+        with np.load(path) as f:
+            meta = json.loads(str(f["meta"])) if "meta" in f else {}
+            if "x" in f:
+                return torch.from_numpy(f["x"]), meta
+            if "arr_0" in f:
+                return torch.from_numpy(f["arr_0"]), meta
+            raise ValueError(
+                f"samples {str(path)!r}: expected an array 'x' or 'arr_0', got {list(f.keys())}"
+            )
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(payload, Tensor):
+        return payload, {}
+    return payload["x"], {k: v for k, v in payload.items() if not isinstance(v, Tensor)}
+
+
+def _check_parts(parts: Path, settings: dict[str, Any]) -> None:
+    """Refuse to mix finished batches of another sampling run into this one."""
+    path = parts / "settings.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if old != json.loads(json.dumps(settings)):
+            raise ValueError(
+                f"sample: {str(parts)!r} holds batches of another run ({old}); delete it or "
+                "rerun with the same settings to resume"
+            )
+        return
+    parts.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: f.write(json.dumps(settings).encode()))
+
+
+def sample_to_file(
+    model: TrainedModel,
+    out: str | Path,
+    cfg: SampleConfig,
+    *,
+    device: str | torch.device = "cpu",
+    dist: DistInfo | None = None,
+    vae: Any = None,
+    png_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any] | None:
+    """Draw `cfg.n` samples, sharded over ranks, and write them to `out` (see the module doc).
+
+    Args:
+        model: The trained (EMA) model.
+        out: `.npz` or `.pt` file (`.npz` when decoding with a VAE).
+        cfg: Sampler settings (`n`, `batch`, `seed`, sampler, guidance).
+        device: Where this rank samples.
+        dist: This process's rank; `None` for one process.
+        vae: An `AutoencoderKL` to decode latent samples into images (ADM `.npz`).
+        png_dir: Also write every image as a PNG here (decoded or image-shaped samples).
+        progress: Print a line per batch to stderr.
+
+    Returns:
+        On rank 0 a summary (`n`, `nfe_mean`, `seconds`, `steps_mean`, `out`); `None` elsewhere.
+    """
+    dist = dist or DistInfo()
+    out = Path(out)
+    if vae is not None and out.suffix != ".npz":
+        raise ValueError(f"--out: decoded images are written as an ADM .npz, got {str(out)!r}")
+    if out.suffix not in (".npz", ".pt"):
+        raise ValueError(f"--out: expected a .pt or .npz file, got {str(out)!r}")
+    parts = out.parent / f".{out.name}.parts"
+    pngs = None if png_dir is None else Path(png_dir)
+    n_batches = math.ceil(cfg.n / cfg.batch)
+    settings = {
+        "sampler": dict(cfg.__dict__),
+        "step": model.step,
+        "kind": model.kind,
+        "decoded": vae is not None,
+    }
+    if dist.is_main:
+        _check_parts(parts, settings)
+    barrier(dist)
+    net = model.net.to(device)
+    for j in range(dist.rank, n_batches, dist.world_size):
+        part = parts / f"{j:06d}.pt"
+        if part.is_file():
+            continue
+        size = min(cfg.batch, cfg.n - j * cfg.batch)
+        s = generate(
+            net,
+            model.kind,
+            model.shape,
+            cfg,
+            num_classes=model.num_classes,
+            device=device,
+            label_offset=j * cfg.batch,
+            n=size,
+            seed=cfg.seed + BATCH_SEED_STRIDE * j,
+        )
+        record: dict[str, Any] = {"nfe": s.nfe_total, "seconds": s.seconds}
+        record["y"] = None if s.y is None else s.y.cpu()
+        record["steps"] = None if s.steps is None else s.steps.cpu()
+        if vae is not None:
+            from energykit.interop.vae import decode_latents
+
+            record["images"] = decode_latents(vae, s.x).permute(0, 2, 3, 1).cpu()
+        else:
+            record["x"] = s.x.cpu()
+        if pngs is not None:
+            images = record.get("images")
+            write_pngs(
+                to_uint8_images(s.x.cpu()) if images is None else images, pngs, j * cfg.batch
+            )
+        atomic_save(record, part)
+        if progress:
+            print(f"sample: batch {j + 1}/{n_batches} ({size} samples)", file=sys.stderr)
+    barrier(dist)
+    if not dist.is_main:
+        return None
+    records = [torch.load(parts / f"{j:06d}.pt", weights_only=True) for j in range(n_batches)]
+    key = "images" if vae is not None else "x"
+    x = torch.cat([r[key] for r in records])
+    if len(x) != cfg.n:
+        raise RuntimeError(f"sample: joined {len(x)} samples, expected {cfg.n}")
+    nfe = sum(r["nfe"] for r in records)
+    summary: dict[str, Any] = {
+        "n": cfg.n,
+        "nfe_mean": nfe / cfg.n,
+        "seconds": sum(r["seconds"] for r in records),
+        "out": str(out),
+    }
+    meta: dict[str, Any] = {
+        "nfe_total": nfe,
+        "seconds": summary["seconds"],
+        "dataset": model.config.data.name,
+        "kind": model.kind,
+        "sampler": dict(cfg.__dict__),
+        "world_size": dist.world_size,
+    }
+    labels = None if records[0]["y"] is None else torch.cat([r["y"] for r in records])
+    if records[0]["steps"] is not None:
+        steps = torch.cat([r["steps"] for r in records])
+        summary["steps_mean"] = float(steps.double().mean())
+    else:
+        steps = None
+    if vae is not None:
+        arrays: dict[str, Any] = {"arr_0": x.numpy()}
+        if labels is not None:
+            arrays["arr_1"] = labels.long().numpy()
+        atomic_savez(out, {**arrays, "meta": np.array(json.dumps(meta))})
+    else:
+        payload: dict[str, Any] = {"x": x, **meta}
+        if labels is not None:
+            payload["y"] = labels
+        if steps is not None:
+            payload["steps"] = steps
+        save_samples(out, payload)
+    shutil.rmtree(parts, ignore_errors=True)
+    return summary
+
+
+__all__ = [
+    "BATCH_SEED_STRIDE",
+    "load_samples",
+    "sample_to_file",
+    "save_samples",
+    "to_uint8_images",
+    "write_pngs",
+]
