@@ -38,5 +38,5 @@ def test_fsdp_matches_ddp_and_resumes_exactly(tmp_path):
 
 
 def test_fsdp_refused_for_explicit_heads():
-    with pytest.raises(ConfigError, match="train.parallel: 'fsdp' is refused for explicit"):
+    with pytest.raises(ConfigError, match=r"train\.parallel: .fsdp. is refused for explicit"):
         load_config(None, ["objective.kind=eqm-dot", "train.parallel=fsdp"])
