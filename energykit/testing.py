@@ -6,6 +6,7 @@ they exercise every file format and code path in seconds.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,9 @@ class StandInFeatures(nn.Module):
 
 def standin_feature_network(path: str | Path) -> Path:
     """Script and save `StandInFeatures` to `path` (a `.pt` TorchScript file)."""
-    torch.jit.save(torch.jit.script(StandInFeatures()), str(path))
+    with warnings.catch_warnings():  # the standard Inception file is TorchScript too
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(StandInFeatures()), str(path))
     return Path(path)
 
 

@@ -19,6 +19,7 @@ one's.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,9 @@ class FeatureNetwork:
                 "access and pass its path)"
             )
         try:
-            self.net = torch.jit.load(str(path), map_location=device).eval()
+            with warnings.catch_warnings():  # TorchScript is what the standard file is
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.net = torch.jit.load(str(path), map_location=device).eval()
         except RuntimeError as err:
             raise ValueError(
                 f"--inception {str(path)!r}: expected a TorchScript module taking uint8 images "
