@@ -12,17 +12,17 @@ import torch
 pytest.importorskip("diffusers")
 pytest.importorskip("PIL")
 
-from energykit.data import ImageFolder  # noqa: E402
-from energykit.data.encode import encode_folder  # noqa: E402
-from energykit.data.latents import (  # noqa: E402
+from energykit.data import ImageFolder
+from energykit.data.encode import encode_folder
+from energykit.data.latents import (
     LATENTS_FORMAT,
     LatentStore,
     verify_latents,
     write_json_atomic,
     write_shard,
 )
-from energykit.interop.vae import decode_latents, encode_moments, load_vae  # noqa: E402
-from energykit.testing import tiny_image_folder, tiny_vae  # noqa: E402
+from energykit.interop.vae import decode_latents, encode_moments, load_vae
+from energykit.testing import tiny_image_folder, tiny_vae
 
 
 def _handmade(folder, counts=(3, 2), views=2, scale=0.5):
@@ -86,7 +86,7 @@ def test_truncated_shard_and_corruption_are_caught(tmp_path):
     (folder / "shard_00001.npy").write_bytes(bytes(data))
     assert verify_latents(folder) == ["shard_00001.npy"]
     (folder / "shard_00000.npy").write_bytes(b"short")
-    with pytest.raises(ValueError, match="expected .* bytes"):
+    with pytest.raises(ValueError, match=r"expected .* bytes"):
         LatentStore(folder)
     with pytest.raises(FileNotFoundError, match="energykit latents IMAGE_DIR"):
         LatentStore(tmp_path / "nothing")

@@ -64,7 +64,7 @@ def test_fid_report_is_the_frechet_distance_of_the_network_features(tmp_path):
 
 
 def test_feature_network_errors_name_the_problem(tmp_path):
-    with pytest.raises(FileNotFoundError, match="inception-2015-12-05.pt"):
+    with pytest.raises(FileNotFoundError, match=r"inception-2015-12-05\.pt"):
         FeatureNetwork(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="expected a TorchScript module"):

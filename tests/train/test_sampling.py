@@ -9,7 +9,7 @@ import torch
 
 from energykit.fields import Guided, ImplicitField
 from energykit.flows import guided_velocity
-from energykit.train import Trainer, generate, load_config
+from energykit.train import ConfigError, Trainer, generate, load_config
 from energykit.train.distributed import DistInfo
 from energykit.train.sampling import BATCH_SEED_STRIDE, load_samples, sample_to_file
 
@@ -176,7 +176,7 @@ def test_gradient_accumulation_averages_micro_batch_gradients():
     assert stats["loss"] == pytest.approx(float(total.detach()), rel=1e-6)
     for p, g in zip(trainer.model.parameters(), grads, strict=True):
         torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-7)
-    with pytest.raises(Exception, match="multiple of train.grad_accum"):
+    with pytest.raises(ConfigError, match=r"multiple of train\.grad_accum"):
         load_config(None, ["train.grad_accum=3", "train.batch=8"])
 
 
