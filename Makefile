@@ -1,5 +1,6 @@
 # energykit: every target does its own set-up from a fresh clone.
 #   make test   venv + install + ruff + mypy + pytest + strict docs build (what CI runs)
+#   make smoke  the ImageNet-256 pipeline, tiny, on CPU (~35 s): latents, torchrun, sampling, FID
 #   make demo   venv + install + EqM vs flow matching on 8x8 digits (~5 min CPU), runs/demo/report.md
 #   make study  the small-scale study behind docs/study.md (about an hour on 2 cores)
 PYTHON ?= python3
@@ -14,7 +15,7 @@ export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export NO_MKDOCS_2_WARNING ?= 1
 
-.PHONY: test demo toy-demo study study-tables lint typecheck pytest docs bench bench-dit clean
+.PHONY: test smoke demo toy-demo study study-tables lint typecheck pytest docs bench bench-dit bench-memory clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +42,9 @@ test: lint typecheck pytest docs
 demo: $(STAMP)
 	$(PY) -m energykit.demo --out runs/demo
 
+smoke: $(STAMP)
+	$(PY) recipes/imagenet256/smoke.py --work runs/smoke
+
 toy-demo: $(STAMP)
 	$(PY) -m energykit.toy_demo --out runs/toy-demo
 
@@ -53,6 +57,9 @@ bench: $(STAMP)
 
 bench-dit: $(STAMP)
 	$(PY) benchmarks/dit_step.py
+
+bench-memory: $(STAMP)
+	$(PY) benchmarks/train_memory.py --kinds eqm eqm-dot
 
 study: $(STAMP)
 	$(PY) recipes/study/run_study.py --out runs/study --jobs 2
