@@ -54,10 +54,8 @@ def main() -> None:
     p.add_argument("--kinds", nargs="+", default=["eqm"])
     p.add_argument("--batch", type=int, default=32, help="per-GPU batch to extrapolate to")
     args = p.parse_args()
-    print(
-        "| model | head | RSS @1 (MB) | RSS @2 (MB) | per sample (MB) | est. @%d (GB) |"
-        % args.batch
-    )
+    head = "| model | head | RSS @1 (MB) | RSS @2 (MB) | per sample (MB) |"
+    print(f"{head} est. @{args.batch} (GB) |")
     print("|---|---|---|---|---|---|")
     for preset in args.presets:
         for kind in args.kinds:
