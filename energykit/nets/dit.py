@@ -123,7 +123,8 @@ class _Attention(nn.Module):
         if input_graph:
             # The model is differentiated w.r.t. its input (explicit energies): plain softmax
             # attention, whose double backward works on every device and kernel.
-            w = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
+            # Scaling q, not the (T, T) scores, keeps the big tensor out of two products.
+            w = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
             out = w.softmax(dim=-1) @ v
         else:
             out = F.scaled_dot_product_attention(q, k, v)
