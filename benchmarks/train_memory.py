@@ -1,7 +1,8 @@
 """Peak memory of EqM training (AdamW, EMA, fp32) for the ImageNet presets, measured as peak RSS
 of a fresh process on CPU over two steps (so the Adam moments exist during a backward pass)
-at per-process batch 1 and 2, extrapolated linearly to other batches. A CPU estimate of what
-one GPU holds (a GPU adds its CUDA context, cuBLAS workspaces and allocator slack on top).
+at two per-process batches (`--batches`, default 1 and 2), extrapolated linearly to others.
+A CPU estimate of what one GPU holds (a GPU adds its CUDA context, cuBLAS workspaces and
+allocator slack on top).
 
     python benchmarks/train_memory.py [--presets EqM-B/2 EqM-XL/2] [--batch 32]
 """
@@ -53,17 +54,19 @@ def main() -> None:
     p.add_argument("--presets", nargs="+", default=["EqM-B/2", "EqM-XL/2"])
     p.add_argument("--kinds", nargs="+", default=["eqm"])
     p.add_argument("--batch", type=int, default=32, help="per-GPU batch to extrapolate to")
+    p.add_argument("--batches", type=int, nargs=2, default=[1, 2], help="measured batches")
     args = p.parse_args()
-    head = "| model | head | RSS @1 (MB) | RSS @2 (MB) | per sample (MB) |"
+    b1, b2 = args.batches
+    head = f"| model | head | RSS @{b1} (MB) | RSS @{b2} (MB) | per sample (MB) |"
     print(f"{head} est. @{args.batch} (GB) |")
     print("|---|---|---|---|---|---|")
     for preset in args.presets:
         for kind in args.kinds:
-            m1, m2 = peak(preset, 1, kind), peak(preset, 2, kind)
-            est = m1 + (m2 - m1) * (args.batch - 1)
+            m1, m2 = peak(preset, b1, kind), peak(preset, b2, kind)
+            per = (m2 - m1) / (b2 - b1)
+            est = m1 + per * (args.batch - b1)
             print(
-                f"| {preset} | {kind} | {m1:,.0f} | {m2:,.0f} | {m2 - m1:,.0f} | "
-                f"{est / 1024:.1f} |",
+                f"| {preset} | {kind} | {m1:,.0f} | {m2:,.0f} | {per:,.0f} | {est / 1024:.1f} |",
                 flush=True,
             )
     _ = resource  # peak RSS is read in the child

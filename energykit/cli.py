@@ -31,6 +31,7 @@ import torch
 from energykit.train import (
     ConfigError,
     NonFiniteLossError,
+    TrainedModel,
     Trainer,
     generate,
     load_config,
@@ -80,7 +81,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     dist = init_from_env(device)
     if device.type == "cuda" and dist.active and device.index is None:
         device = torch.device("cuda", dist.local_rank)
-    model = load_trained(args.checkpoint, device)
+    model = (
+        load_trained(args.checkpoint, device)
+        if args.reference is None
+        else _reference_model(args.checkpoint, args.reference, args.preset, args.num_heads)
+    )
     overrides = {
         k: v
         for k, v in {
@@ -122,6 +127,27 @@ def cmd_sample(args: argparse.Namespace) -> int:
             f"{extra}, {summary['seconds']:.1f}s)"
         )
     return 0
+
+
+def _reference_model(
+    path: str, ebm: str, preset: str | None, num_heads: int | None
+) -> TrainedModel:
+    """A checkpoint of the reference EqM release as a `TrainedModel` (paper sign, its field)."""
+    from energykit.interop import load_reference_eqm
+
+    extra = {} if num_heads is None else {"num_heads": num_heads}
+    field = load_reference_eqm(path, model=preset, ebm=ebm, **extra)  # type: ignore[arg-type]
+    net: Any = field.net
+    dit = getattr(net, "net", net)  # Negated(DiT) for the implicit and dot heads
+    classes = dit.num_classes
+    kind = {"none": "eqm", "dot": "eqm-dot", "l2": "eqm-l2"}[ebm]
+    raw = {
+        "data": {"name": "latents", "path": str(path), "class_conditional": classes is not None},
+        "net": {"kind": "dit", "preset": preset or "EqM-B/2"},
+        "objective": {"kind": kind},
+    }
+    shape = (dit.in_channels, dit.input_size, dit.input_size)
+    return TrainedModel(net, kind, shape, classes, TrainConfig.from_dict(raw), 0, field=field)
 
 
 def cmd_latents(args: argparse.Namespace) -> int:
@@ -284,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cfg-channels", type=int, help="guide only the first k channels")
     s.add_argument("--vae", help="decode latents with this AutoencoderKL (folder or cached id)")
     s.add_argument("--png-dir", help="also write every image as a PNG here")
+    s.add_argument(
+        "--reference",
+        choices=["none", "dot", "l2"],
+        help="CHECKPOINT is from the reference EqM release, with this energy head",
+    )
+    s.add_argument("--preset", help="reference model preset, e.g. EqM-XL/2")
+    s.add_argument("--num-heads", type=int, help="reference attention heads (without --preset)")
     s.add_argument("--device", default="cpu", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(fn=cmd_sample)

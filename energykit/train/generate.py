@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from energykit.descent import Descender
-from energykit.fields import Guided
+from energykit.fields import EnergyField, Guided
 from energykit.flows import guided_velocity, integrate
 from energykit.train.build import is_flow_matching, wrap_field
 from energykit.train.config import SampleConfig
@@ -59,6 +59,7 @@ def generate(
     num_classes: int | None = None,
     device: str | torch.device = "cpu",
     label_offset: int = 0,
+    field: EnergyField | None = None,
     **overrides: Any,
 ) -> Samples:
     """Sample `cfg.n` points from noise with the model's sampler.
@@ -73,6 +74,8 @@ def generate(
             `cfg.cfg_channels` set classifier-free guidance (null class `num_classes`).
         device: Where to sample.
         label_offset: Index of the first sample in a larger, sharded draw.
+        field: For EqM kinds, descend on this field instead of the one `kind` wraps `net` in
+            (e.g. a reference checkpoint from `energykit.interop.load_reference_eqm`).
     """
     cfg = SampleConfig(**{**cfg.__dict__, **overrides})
     fm = is_flow_matching(kind)
@@ -120,12 +123,12 @@ def generate(
             extra: dict[str, Any] = (
                 {"momentum": cfg.momentum} if cfg.sampler in ("nag", "naggd") else {}
             )
-            field = wrap_field(net, kind)
+            base = wrap_field(net, kind) if field is None else field
             if guide:
                 assert num_classes is not None
-                field = Guided(field, cfg.cfg_scale, num_classes, channels=channels)
+                base = Guided(base, cfg.cfg_scale, num_classes, channels=channels)
             result = Descender(
-                field,
+                base,
                 cfg.sampler,
                 lr=lr,
                 steps=cfg.steps,

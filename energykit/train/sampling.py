@@ -153,6 +153,7 @@ def sample_to_file(
         _check_parts(parts, settings)
     barrier(dist)
     net = model.net.to(device)
+    field = None if model.field is None else model.field.to(device)
     for j in range(dist.rank, n_batches, dist.world_size):
         part = parts / f"{j:06d}.pt"
         if part.is_file():
@@ -168,6 +169,7 @@ def sample_to_file(
             label_offset=j * cfg.batch,
             n=size,
             seed=cfg.seed + BATCH_SEED_STRIDE * j,
+            field=field,
         )
         record: dict[str, Any] = {"nfe": s.nfe_total, "seconds": s.seconds}
         record["y"] = None if s.y is None else s.y.cpu()

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from energykit.fields import EnergyField
 from energykit.train.build import DataSource, build_all, build_net, build_objective, loss_target
 from energykit.train.checkpoint import load_checkpoint, save_checkpoint
 from energykit.train.config import TrainConfig
@@ -42,6 +43,8 @@ class TrainedModel:
         num_classes: Classes for conditioning, or `None`.
         config: The full training config.
         step: Training steps taken.
+        field: The field to descend on, when it is not the one `kind` wraps `net` in (reference
+            checkpoints keep the reference's sign conventions this way).
     """
 
     net: nn.Module
@@ -50,6 +53,7 @@ class TrainedModel:
     num_classes: int | None
     config: TrainConfig
     step: int
+    field: EnergyField | None = None
 
 
 def load_trained(path: str | Path, map_location: str | torch.device = "cpu") -> TrainedModel:

@@ -108,3 +108,24 @@ def test_guidance_on_three_channels_reproduces_the_reference_cfg():
         ref[:, :3] = uncond[:, :3] + scale * (cond[:, :3] - uncond[:, :3])
         guided = ek.Guided(field, scale, null, channels=(0, 1, 2))
         torch.testing.assert_close(guided.gradient(x, y=y), -ref, rtol=1e-12, atol=1e-12)
+
+
+def test_cli_samples_a_reference_checkpoint_with_its_guidance(tmp_path):
+    from energykit.cli import main
+    from energykit.descent import Descender
+    from energykit.fields import Guided
+    from energykit.train.sampling import load_samples
+
+    net = _reference_net().float()
+    path = tmp_path / "ref.pt"
+    torch.save({"ema": net.state_dict(), "model": net.state_dict()}, path)
+    out = tmp_path / "s.pt"
+    args = ["sample", str(path), "--reference", "none", "--num-heads", "2", "--out", str(out)]
+    flags = ["--n", "3", "--steps", "2", "--sampler", "gd", "--lr", "0.1"]
+    assert main([*args, *flags, "--cfg-scale", "1.5", "--cfg-channels", "1"]) == 0
+    x, _ = load_samples(out)
+    # Oracle: the same descent by hand on load_reference_eqm's field, guided on channel 0.
+    field = Guided(load_reference_eqm(path, num_heads=2), 1.5, 3, channels=[0])
+    x0 = torch.randn((3, 2, 4, 4), generator=torch.Generator().manual_seed(0))
+    want = Descender(field, "gd", lr=0.1, steps=2).run(x0, y=torch.arange(3) % 3).x
+    torch.testing.assert_close(x, want)
