@@ -9,6 +9,7 @@ or a model id that is already in the Hugging Face cache.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +35,20 @@ def load_vae(
     from diffusers import AutoencoderKL
 
     path = Path(source)
+    with warnings.catch_warnings():
+        # diffusers passes a deprecated argument to huggingface_hub; nothing for the user to do.
+        warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
+        vae = _load(AutoencoderKL, path, source)
+    return vae.to(device=device, dtype=dtype).eval().requires_grad_(False)
+
+
+def _load(cls: Any, path: Path, source: str | Path) -> Any:
     try:
         if path.is_dir():
-            vae = AutoencoderKL.from_pretrained(path, low_cpu_mem_usage=False)
-        elif path.is_file():
-            vae = AutoencoderKL.from_single_file(str(path))
-        else:
-            vae = AutoencoderKL.from_pretrained(
-                str(source), local_files_only=True, low_cpu_mem_usage=False
-            )
+            return cls.from_pretrained(path, low_cpu_mem_usage=False)
+        if path.is_file():
+            return cls.from_single_file(str(path))
+        return cls.from_pretrained(str(source), local_files_only=True, low_cpu_mem_usage=False)
     except OSError as err:
         raise FileNotFoundError(
             f"vae: {str(source)!r} is not a local folder, a weights file or a model in the "
@@ -51,7 +57,6 @@ def load_vae(
             "DIR` (or `AutoencoderKL.from_pretrained(...).save_pretrained(DIR)`), then pass "
             f"--vae DIR ({err.__class__.__name__}: {str(err).splitlines()[0][:200]})"
         ) from None
-    return vae.to(device=device, dtype=dtype).eval().requires_grad_(False)
 
 
 def vae_scaling_factor(vae: Any) -> float:
