@@ -216,7 +216,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ref, _ = load_samples(args.ref)
         x, ref = (t if t.dtype == torch.uint8 else to_uint8_images(t) for t in (x, ref))
         net = FeatureNetwork(args.inception, args.device)
-        metrics: dict[str, Any] = fid_report(x, ref, net, pr_max=args.pr_max)
+        stats = None
+        if Path(args.ref).suffix == ".npz" and not args.ref_images:
+            with np.load(args.ref) as f:
+                if "mu" in f and "sigma" in f:  # ADM reference batches carry these
+                    mu, sigma = f["mu"], f["sigma"]
+                    stats = (torch.from_numpy(mu).double(), torch.from_numpy(sigma).double())
+        metrics: dict[str, Any] = fid_report(x, ref, net, pr_max=args.pr_max, reference_stats=stats)
     elif args.ref is not None:
         ref, _ = load_samples(args.ref)
         gen = torch.Generator().manual_seed(0)
@@ -355,6 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(inception-2015-12-05.pt; see docs) against --ref images",
     )
     e.add_argument("--pr-max", type=int, default=10_000, help="images per side for P/R")
+    e.add_argument(
+        "--ref-images",
+        action="store_true",
+        help="FID against the reference images even when --ref carries mu/sigma statistics",
+    )
     e.add_argument("--device", default="cpu")
     e.set_defaults(fn=cmd_evaluate)
 

@@ -134,12 +134,26 @@ def fid_report(
     *,
     pr_max: int = 10_000,
     k: int = 3,
+    reference_stats: tuple[Tensor, Tensor] | None = None,
 ) -> dict[str, Any]:
     """FID (float64) and k-NN precision / recall of uint8 `samples` against `reference`
     images (both `(n, H, W, 3)`). Precision and recall use seeded subsets of at most `pr_max`
-    images of each side (their cost is quadratic)."""
+    images of each side (their cost is quadratic).
+
+    Args:
+        reference_stats: Precomputed reference mean and covariance (the `mu` / `sigma` of
+            ADM's reference batches, taken over the whole training set); when given, FID uses
+            them and the reference images serve only precision and recall.
+    """
     fs, fr = network(samples), network(reference)
-    fid = float(frechet_from_stats(*gaussian_stats(fs), *gaussian_stats(fr)))
+    mu_s, cov_s = gaussian_stats(fs)
+    mu_r, cov_r = gaussian_stats(fr) if reference_stats is None else reference_stats
+    if mu_r.shape != mu_s.shape:
+        raise ValueError(
+            f"fid_report reference_stats: expected {tuple(mu_s.shape)} features (the "
+            f"network's), got {tuple(mu_r.shape)}"
+        )
+    fid = float(frechet_from_stats(mu_s, cov_s, mu_r, cov_r))
     precision, recall = precision_recall(_subset(fr, pr_max, 0), _subset(fs, pr_max, 1), k)
     return {
         "fid": fid,
@@ -148,6 +162,7 @@ def fid_report(
         "n_samples": len(fs),
         "n_reference": len(fr),
         "feature_dim": int(fs.shape[1]),
+        "reference_stats": "precomputed" if reference_stats is not None else "images",
     }
 
 

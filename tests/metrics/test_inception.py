@@ -72,3 +72,27 @@ def test_feature_network_errors_name_the_problem(tmp_path):
     net = FeatureNetwork(standin_feature_network(tmp_path / "n.pt"))
     with pytest.raises(ValueError, match=r"expected uint8 \(n, H, W, 3\)"):
         net(np.zeros((2, 3, 8, 8), dtype=np.float32))
+
+
+def test_cli_uses_precomputed_reference_statistics(tmp_path):
+    import json
+
+    from energykit.cli import main
+
+    net_path = standin_feature_network(tmp_path / "net.pt")
+    rng = np.random.default_rng(1)
+    samples = rng.integers(0, 255, (12, 8, 8, 3), dtype=np.uint8)
+    ref_images = rng.integers(0, 255, (10, 8, 8, 3), dtype=np.uint8)
+    mu, sigma = torch.full((32,), 0.1, dtype=torch.float64), torch.eye(32, dtype=torch.float64)
+    np.savez(tmp_path / "s.npz", arr_0=samples)
+    np.savez(tmp_path / "r.npz", arr_0=ref_images, mu=mu.numpy(), sigma=sigma.numpy())
+    args = ["evaluate", str(tmp_path / "s.npz"), "--ref", str(tmp_path / "r.npz")]
+    assert main([*args, "--inception", str(net_path), "--json", str(tmp_path / "a.json")]) == 0
+    got = json.loads((tmp_path / "a.json").read_text())
+    fs = FeatureNetwork(net_path)(samples)
+    want = float(frechet_from_stats(*gaussian_stats(fs), mu, sigma))
+    assert got["fid"] == pytest.approx(want, rel=1e-9) and got["reference_stats"] == "precomputed"
+    flags = ["--inception", str(net_path), "--ref-images", "--json", str(tmp_path / "b.json")]
+    assert main([*args, *flags]) == 0
+    own = json.loads((tmp_path / "b.json").read_text())
+    assert own["reference_stats"] == "images" and own["fid"] != pytest.approx(got["fid"])
