@@ -228,8 +228,7 @@ class LatentStore:
             rows = np.nonzero(shard == s)[0]
             local = idx[rows] - self._starts[s]
             order = np.argsort(local, kind="stable")  # sequential reads from the memmap
-            block = self._moments[s][local[order]]
-            out[rows[order]] = block[np.arange(len(rows)), views[rows[order]]]
+            out[rows[order]] = self._moments[s][local[order], views[rows[order]]]
         return torch.from_numpy(out)
 
     def sample(self, index: Tensor, generator: torch.Generator) -> Tensor:
