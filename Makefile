@@ -59,7 +59,9 @@ bench-dit: $(STAMP)
 	$(PY) benchmarks/dit_step.py
 
 bench-memory: $(STAMP)
-	$(PY) benchmarks/train_memory.py --kinds eqm eqm-dot
+	$(PY) benchmarks/train_memory.py --presets EqM-B/2 --kinds eqm eqm-dot --batches 2 8
+	$(PY) benchmarks/train_memory.py --presets EqM-XL/2 --kinds eqm --batches 1 3
+	$(PY) benchmarks/train_memory.py --presets EqM-XL/2 --kinds eqm-dot --batches 1 2
 
 study: $(STAMP)
 	$(PY) recipes/study/run_study.py --out runs/study --jobs 2
