@@ -19,6 +19,7 @@ naming the key, the value and what was expected.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Sequence
@@ -105,18 +106,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
     }
     raw = {**model.config.to_dict(), "sample": {**model.config.sample.__dict__, **overrides}}
     cfg = TrainConfig.from_dict(raw).sample  # validated like a recipe
-    vae = None
+    decode = None
     if args.vae is not None:
-        from energykit.interop.vae import load_vae
+        from energykit.interop.vae import decode_latents, load_vae
 
-        vae = load_vae(args.vae, device)
+        decode = functools.partial(decode_latents, load_vae(args.vae, device))
     summary = sample_to_file(
         model,
         args.out,
         cfg,
         device=device,
         dist=dist,
-        vae=vae,
+        decode=decode,
         png_dir=args.png_dir,
         progress=not args.no_progress,
     )
@@ -160,7 +161,8 @@ def cmd_latents(args: argparse.Namespace) -> int:
     if args.images is None or args.vae is None:
         raise ConfigError("latents: give IMAGE_DIR and --vae (or --verify with --out)")
     from energykit.data.encode import encode_folder
-    from energykit.interop.vae import load_vae
+    from energykit.interop.vae import encode_moments, load_vae, vae_scaling_factor
+    from energykit.train.distributed import barrier
 
     device = torch.device(args.device)
     dist = init_from_env(device)
@@ -171,14 +173,18 @@ def cmd_latents(args: argparse.Namespace) -> int:
     manifest = encode_folder(
         args.images,
         args.out,
-        vae,
+        functools.partial(encode_moments, vae),
+        scaling_factor=vae_scaling_factor(vae),
+        device=device,
+        rank=dist.rank,
+        world_size=dist.world_size,
+        barrier=functools.partial(barrier, dist),
         image_size=args.image_size,
         batch=args.batch,
         shard_size=args.shard_size,
         flip=not args.no_flip,
         workers=args.workers,
         vae_name=str(args.vae),
-        dist=dist,
         progress=not args.no_progress,
     )
     if manifest is not None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
 from energykit.data.folder import ImageFolder
@@ -27,8 +29,6 @@ from energykit.data.latents import (
     write_json_atomic,
     write_shard,
 )
-from energykit.interop.vae import encode_moments, vae_scaling_factor
-from energykit.train.distributed import DistInfo, barrier
 
 #: Settings of a (possibly interrupted) encoding run; a resumed run must match them.
 SETTINGS = "encode-settings.json"
@@ -50,18 +50,26 @@ def _check_settings(path: Path, settings: dict[str, Any]) -> None:
     write_json_atomic(path, settings)
 
 
+def _no_barrier() -> None:
+    return None
+
+
 def encode_folder(
     images: str | Path,
     out: str | Path,
-    vae: Any,
+    encode: Callable[[Tensor], Tensor],
     *,
+    scaling_factor: float,
+    device: str | torch.device = "cpu",
     image_size: int = 256,
     batch: int = 64,
     shard_size: int = 10_000,
     flip: bool = True,
     workers: int = 0,
     vae_name: str = "",
-    dist: DistInfo | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    barrier: Callable[[], None] = _no_barrier,
     progress: bool = True,
 ) -> LatentManifest | None:
     """Encode every image under `images/<class>/` and write shards plus a manifest to `out`.
@@ -69,20 +77,25 @@ def encode_folder(
     Args:
         images: Class-per-subfolder image folder (`ImageFolder`).
         out: Latent folder (created).
-        vae: An `AutoencoderKL` (see `energykit.interop.load_vae`); its device and dtype are used.
+        encode: Images `(B, 3, H, W)` in $[-1, 1]$ to posterior `[mean, std]`
+            `(B, 2, C, h, w)`, e.g. `functools.partial(energykit.interop.vae.encode_moments,
+            vae)`.
+        scaling_factor: The VAE's latent scaling factor, recorded in the manifest.
+        device: Where the images are sent before `encode`.
         image_size: ADM centre-crop side.
         batch: Images per VAE call.
         shard_size: Images per shard file.
         flip: Also encode each mirrored image (view 1), for the random flip in training.
         workers: DataLoader worker processes decoding JPEGs.
         vae_name: Recorded in the manifest.
-        dist: This process's rank; `None` for a single process.
+        rank: This process's rank (it encodes shards `rank, rank + world_size, ...`).
+        world_size: Number of processes.
+        barrier: Waits for every process (e.g. `torch.distributed.barrier`).
         progress: Print one line per shard to stderr.
 
     Returns:
         The manifest on rank 0, `None` on other ranks.
     """
-    dist = dist or DistInfo()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     dataset = ImageFolder(images, image_size, flip=False)
@@ -94,11 +107,10 @@ def encode_folder(
         "flip": flip,
         "classes": dataset.classes,
     }
-    if dist.is_main:
+    if rank == 0:
         _check_settings(out / SETTINGS, settings)
-    barrier(dist)
-    device = next(vae.parameters()).device
-    for s in range(dist.rank, n_shards, dist.world_size):
+    barrier()
+    for s in range(rank, n_shards, world_size):
         if read_done_marker(out, s) is not None:
             continue
         rows = range(s * shard_size, min((s + 1) * shard_size, len(dataset)))
@@ -106,23 +118,23 @@ def encode_folder(
         moments, labels = [], []
         for x, y in loader:
             x = x.to(device)
-            views = [encode_moments(vae, x)]
+            views = [encode(x)]
             if flip:
-                views.append(encode_moments(vae, x.flip(-1)))
+                views.append(encode(x.flip(-1)))
             moments.append(torch.stack(views, dim=1).cpu().numpy())
             labels.append(y.numpy())
         write_shard(out, s, np.concatenate(moments), np.concatenate(labels).astype(np.int64))
         if progress:
             print(f"latents: shard {s + 1}/{n_shards} ({len(rows)} images)", file=sys.stderr)
-    barrier(dist)
-    if not dist.is_main:
+    barrier()
+    if rank != 0:
         return None
     records = [read_done_marker(out, s) for s in range(n_shards)]
     missing = [s for s, r in enumerate(records) if r is None]
     if missing:
         raise RuntimeError(f"latents: shards {missing[:10]} are missing after encoding")
     x0, _ = dataset[0]
-    latent_shape = list(encode_moments(vae, x0[None].to(device)).shape[2:])
+    latent_shape = list(encode(x0[None].to(device)).shape[2:])
     write_json_atomic(
         out / MANIFEST,
         {
@@ -130,7 +142,7 @@ def encode_folder(
             "count": len(dataset),
             "latent_shape": latent_shape,
             "views": 2 if flip else 1,
-            "scaling_factor": vae_scaling_factor(vae),
+            "scaling_factor": float(scaling_factor),
             "classes": dataset.classes,
             "image_size": image_size,
             "vae": vae_name,

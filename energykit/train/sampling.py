@@ -21,6 +21,7 @@ import json
 import math
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ def sample_to_file(
     *,
     device: str | torch.device = "cpu",
     dist: DistInfo | None = None,
-    vae: Any = None,
+    decode: Callable[[Tensor], Tensor] | None = None,
     png_dir: str | Path | None = None,
     progress: bool = True,
 ) -> dict[str, Any] | None:
@@ -127,7 +128,9 @@ def sample_to_file(
         cfg: Sampler settings (`n`, `batch`, `seed`, sampler, guidance).
         device: Where this rank samples.
         dist: This process's rank; `None` for one process.
-        vae: An `AutoencoderKL` to decode latent samples into images (ADM `.npz`).
+        decode: Latent samples `(B, C, h, w)` to uint8 images `(B, 3, H, W)`, e.g.
+            `functools.partial(energykit.interop.vae.decode_latents, vae)`; the output is
+            then an ADM `.npz`.
         png_dir: Also write every image as a PNG here (decoded or image-shaped samples).
         progress: Print a line per batch to stderr.
 
@@ -136,7 +139,7 @@ def sample_to_file(
     """
     dist = dist or DistInfo()
     out = Path(out)
-    if vae is not None and out.suffix != ".npz":
+    if decode is not None and out.suffix != ".npz":
         raise ValueError(f"--out: decoded images are written as an ADM .npz, got {str(out)!r}")
     if out.suffix not in (".npz", ".pt"):
         raise ValueError(f"--out: expected a .pt or .npz file, got {str(out)!r}")
@@ -147,7 +150,7 @@ def sample_to_file(
         "sampler": dict(cfg.__dict__),
         "step": model.step,
         "kind": model.kind,
-        "decoded": vae is not None,
+        "decoded": decode is not None,
     }
     if dist.is_main:
         _check_parts(parts, settings)
@@ -174,10 +177,8 @@ def sample_to_file(
         record: dict[str, Any] = {"nfe": s.nfe_total, "seconds": s.seconds}
         record["y"] = None if s.y is None else s.y.cpu()
         record["steps"] = None if s.steps is None else s.steps.cpu()
-        if vae is not None:
-            from energykit.interop.vae import decode_latents
-
-            record["images"] = decode_latents(vae, s.x).permute(0, 2, 3, 1).cpu()
+        if decode is not None:
+            record["images"] = decode(s.x).permute(0, 2, 3, 1).cpu()
         else:
             record["x"] = s.x.cpu()
         if pngs is not None:
@@ -192,7 +193,7 @@ def sample_to_file(
     if not dist.is_main:
         return None
     records = [torch.load(parts / f"{j:06d}.pt", weights_only=True) for j in range(n_batches)]
-    key = "images" if vae is not None else "x"
+    key = "images" if decode is not None else "x"
     x = torch.cat([r[key] for r in records])
     if len(x) != cfg.n:
         raise RuntimeError(f"sample: joined {len(x)} samples, expected {cfg.n}")
@@ -217,7 +218,7 @@ def sample_to_file(
         summary["steps_mean"] = float(steps.double().mean())
     else:
         steps = None
-    if vae is not None:
+    if decode is not None:
         arrays: dict[str, Any] = {"arr_0": x.numpy()}
         if labels is not None:
             arrays["arr_1"] = labels.long().numpy()

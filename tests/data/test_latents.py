@@ -3,6 +3,7 @@ encoding through a tiny AutoencoderKL, and the Trainer reading them."""
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -21,7 +22,12 @@ from energykit.data.latents import (
     write_json_atomic,
     write_shard,
 )
-from energykit.interop.vae import decode_latents, encode_moments, load_vae
+from energykit.interop.vae import (
+    decode_latents,
+    encode_moments,
+    load_vae,
+    vae_scaling_factor,
+)
 from energykit.testing import tiny_image_folder, tiny_vae
 
 
@@ -98,10 +104,14 @@ def encoded(tmp_path_factory):
     images = tiny_image_folder(root / "images", classes=3, per_class=3)
     vae_dir = tiny_vae(root / "vae")
     vae = load_vae(vae_dir)
-    manifest = encode_folder(
-        images, root / "lat", vae, image_size=16, batch=2, shard_size=4, progress=False
-    )
+    manifest = _encode(images, root / "lat", vae, shard_size=4)
     return root, images, vae, manifest
+
+
+def _encode(images, out, vae, **kw):
+    kw = {"image_size": 16, "batch": 2, "progress": False, **kw}
+    encode = functools.partial(encode_moments, vae)
+    return encode_folder(images, out, encode, scaling_factor=vae_scaling_factor(vae), **kw)
 
 
 def test_encoding_matches_the_vae_on_cropped_images(encoded):
@@ -133,12 +143,12 @@ def test_encoding_resumes_and_refuses_other_settings(encoded, monkeypatch):
         return write_shard(folder, index, *args)
 
     monkeypatch.setattr("energykit.data.encode.write_shard", counting_write_shard)
-    encode_folder(images, root / "lat", vae, image_size=16, batch=2, shard_size=4, progress=False)
+    _encode(images, root / "lat", vae, shard_size=4)
     assert calls == [1]
     after = {p.name: p.stat().st_mtime_ns for p in (root / "lat").glob("shard_*.npy")}
     assert after["shard_00000.npy"] == before["shard_00000.npy"]
     with pytest.raises(ValueError, match="shard_size: 4 -> 5"):
-        encode_folder(images, root / "lat", vae, image_size=16, shard_size=5, progress=False)
+        _encode(images, root / "lat", vae, shard_size=5)
 
 
 def test_decode_gives_uint8_images(encoded):

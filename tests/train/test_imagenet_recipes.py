@@ -3,6 +3,7 @@ and samples, tiny, on a CPU latent folder."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 pytest.importorskip("diffusers")
 
 from energykit.data.encode import encode_folder
-from energykit.interop.vae import load_vae
+from energykit.interop.vae import encode_moments, load_vae
 from energykit.testing import tiny_image_folder, tiny_vae
 from energykit.train import Trainer, generate, load_config
 
@@ -54,7 +55,10 @@ def latents(tmp_path_factory):
     root = tmp_path_factory.mktemp("in")
     vae = load_vae(tiny_vae(root / "vae"))
     images = tiny_image_folder(root / "img", classes=2, per_class=2)
-    encode_folder(images, root / "lat", vae, image_size=16, progress=False)
+    encode = functools.partial(encode_moments, vae)
+    encode_folder(
+        images, root / "lat", encode, scaling_factor=0.18215, image_size=16, progress=False
+    )
     return root / "lat"
 
 
