@@ -1,6 +1,6 @@
 # energykit: every target does its own set-up from a fresh clone.
 #   make test   venv + install + ruff + mypy + pytest + strict docs build (what CI runs)
-#   make smoke  the ImageNet-256 pipeline, tiny, on CPU (~35 s): latents, torchrun, sampling, FID
+#   make smoke  the ImageNet-256 pipeline, tiny, on CPU (~40 s): latents, torchrun, sampling, FID
 #   make demo   venv + install + EqM vs flow matching on 8x8 digits (~5 min CPU), runs/demo/report.md
 #   make study  the small-scale study behind docs/study.md (about an hour on 2 cores)
 PYTHON ?= python3
