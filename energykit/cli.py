@@ -259,6 +259,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     source = Path(args.source)
     if source.suffix in (".npz",) or (source.suffix == ".pt" and _is_samples(source)):
         x, meta = load_samples(source)
+        if x.dtype == torch.uint8:  # ADM images (n, H, W, 3) -> (n, 3, H, W) in [-1, 1]
+            x = x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
         path = save_samples(
             x[: args.max_images] if x.ndim == 4 else x, args.out, title=meta.get("kind")
         )

@@ -85,6 +85,10 @@ def score_samples(x: Tensor, data: DataSource) -> dict[str, Any]:
 
 def data_floor(data: DataSource) -> dict[str, Any]:
     """The same metrics for real held-out data: the floor samples are measured against."""
+    from energykit.data import TOY_DISTRIBUTIONS
+
+    if data.name not in TOY_DISTRIBUTIONS and data.x_train is None:
+        raise ValueError(f"data_floor: no held-out floor is defined for {data.name!r} data")
     if data.x_train is None:
         from energykit.data import sample_toy
 

@@ -187,3 +187,14 @@ def test_adm_npz_round_trip(tmp_path):
     atomic_savez(tmp_path / "a.npz", {"arr_0": images})
     x, meta = load_samples(tmp_path / "a.npz")
     assert x.dtype == torch.uint8 and np.array_equal(x.numpy(), images) and meta == {}
+
+
+def test_plot_reads_adm_images(tmp_path):
+    pytest.importorskip("matplotlib")
+    from energykit._io import atomic_savez
+    from energykit.cli import main
+
+    images = np.random.default_rng(0).integers(0, 255, (4, 8, 8, 3), dtype=np.uint8)
+    atomic_savez(tmp_path / "a.npz", {"arr_0": images})
+    assert main(["plot", str(tmp_path / "a.npz"), "--out", str(tmp_path / "g.png")]) == 0
+    assert (tmp_path / "g.png").stat().st_size > 0
