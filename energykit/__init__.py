@@ -16,6 +16,7 @@ from energykit import (
     metrics,
     nets,
     objectives,
+    tasks,
     train,
     viz,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "metrics",
     "nets",
     "objectives",
+    "tasks",
     "train",
     "viz",
 ]

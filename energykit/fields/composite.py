@@ -71,6 +71,13 @@ class WeightedSum(EnergyField):
         return all(t.has_energy for t in self.fields)
 
     @property
+    def positive_weight(self) -> float:
+        """$\\sum_{w_i > 0} w_i$: the step-size rule for compositions. Descending a sum of
+        fields of similar scale with `lr / positive_weight` keeps the step each term would
+        take alone (`a + b` would otherwise move twice as far per step as `a`)."""
+        return float(self.weights.clamp(min=0).sum())
+
+    @property
     def label(self) -> str:
         inner = " + ".join(
             f"{float(w):g}*{t.label}" for w, t in zip(self.weights, self.fields, strict=True)
@@ -81,10 +88,26 @@ class WeightedSum(EnergyField):
         return f"weights={self.weights.tolist()}, offset={float(self.offset)}"
 
     def gradient(self, x: Tensor, **cond: Any) -> Tensor:
+        """$\\sum_i w_i \nabla E_i(x)$. Terms that bind the same field with different
+        conditioning (`model.bind(y=a) + model.bind(y=b)`) are evaluated in one batched call
+        of that field: the batch repeated once per term, the bound values stacked."""
+        fields = self.fields
+        grads: list[Tensor | None] = [None] * len(fields)
+        for group in _shared_groups(fields, x, cond):
+            if len(group) == 1:
+                i = group[0]
+                grads[i] = check_gradient(fields[i], x, fields[i].gradient(x, **cond))
+                continue
+            bound = [cast(Bound, fields[i]) for i in group]
+            k, stacked = len(group), _stack_bound(bound, x, cond)
+            g = bound[0].field.gradient(torch.cat([x] * k), **stacked)
+            for i, chunk in zip(group, g.chunk(k), strict=True):
+                grads[i] = check_gradient(fields[i], x, chunk)
         total: Tensor | None = None
-        for w, term in zip(self.weights, self.fields, strict=True):
-            g = check_gradient(term, x, term.gradient(x, **cond)) * w.to(x.dtype)
-            total = g if total is None else total + g
+        for w, gi in zip(self.weights, grads, strict=True):
+            assert gi is not None
+            term = gi * w.to(x.dtype)
+            total = term if total is None else total + term
         assert total is not None  # construction guarantees at least one term
         return total
 
@@ -98,6 +121,52 @@ class WeightedSum(EnergyField):
         for w, term in zip(self.weights, self.fields, strict=True):
             total = total + term.energy(x, **cond) * w.to(x.dtype)
         return total
+
+
+def _batchable(value: Any, x: Tensor) -> bool:
+    """Whether a bound value can be stacked along the batch: a number or a tensor that is 0-d
+    or has one row per sample."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    return isinstance(value, Tensor) and (value.ndim == 0 or value.shape[0] == x.shape[0])
+
+
+def _shared_groups(
+    fields: Sequence[EnergyField], x: Tensor, cond: dict[str, Any]
+) -> list[list[int]]:
+    """Indices of terms, grouped: `Bound` terms over the same field binding the same keys
+    (with stackable values, none clashing with `cond`) share a group; others are alone."""
+    groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+    out: list[list[int]] = []
+    for i, f in enumerate(fields):
+        if (
+            isinstance(f, Bound)
+            and not set(f.cond) & set(cond)
+            and all(_batchable(v, x) for v in f.cond.values())
+        ):
+            key = (id(f.field), tuple(sorted(f.cond)))
+            if key not in groups:
+                groups[key] = []
+                out.append(groups[key])
+            groups[key].append(i)
+        else:
+            out.append([i])
+    return out
+
+
+def _stack_bound(bound: Sequence[Bound], x: Tensor, cond: dict[str, Any]) -> dict[str, Any]:
+    """Conditioning of the batched call: bound values broadcast and stacked term by term,
+    call-time tensors with a batch dimension repeated."""
+    k = len(bound)
+    stacked: dict[str, Any] = {
+        key: torch.cat([_broadcast(b.cond[key], x) for b in bound]) for key in bound[0].cond
+    }
+    for key, v in cond.items():
+        batched = isinstance(v, Tensor) and v.ndim > 0 and v.shape[0] == x.shape[0]
+        stacked[key] = torch.cat([v] * k) if batched else v
+    return stacked
 
 
 def _expand(field: EnergyField, weight: float) -> list[tuple[EnergyField, float]]:
