@@ -63,9 +63,11 @@ def integrate(
     time_conditional: bool = True,
     record: bool = False,
     t_end: float = 1.0,
+    t_start: float = 0.0,
     **cond: Any,
 ) -> ODEResult:
-    """Integrate $\\dot x = v(x, t)$ on a uniform grid from $t = 0$ to $t = t_{end}$.
+    """Integrate $\\dot x = v(x, t)$ on a uniform grid from $t = t_{start}$ (default 0) to
+    $t = t_{end}$.
 
     Args:
         velocity: The velocity model.
@@ -76,6 +78,8 @@ def integrate(
         record: Keep the states at every grid time.
         t_end: Final time; 1 normally. Other values give step size `t_end / steps`: the
             step-size robustness study integrates past (or short of) the data end.
+        t_start: Start time; a partially noised input $x_t$ whose $t$ is known starts there
+            (the grid then has `steps` steps over $[t_{start}, t_{end}]$).
         **cond: Conditioning passed to `velocity`.
     """
     x = check_finite_tensor("x0", check_floating("x0", x0))
@@ -88,11 +92,14 @@ def integrate(
         return velocity(z, t, **cond) if time_conditional else velocity(z, **cond)
 
     t_end = check_real("t_end", t_end, minimum=0.0, strict=True)
-    h = t_end / steps
+    t_start = check_real("t_start", t_start, minimum=0.0)
+    if t_start >= t_end:
+        raise ValueError(f"t_start: expected a value below t_end={t_end}, got {t_start}")
+    h = (t_end - t_start) / steps
     nfe = 0
     states = [x] if record else None
     for i in range(steps):
-        t = torch.full((x.shape[0],), i * h, dtype=x.dtype, device=x.device)
+        t = torch.full((x.shape[0],), t_start + i * h, dtype=x.dtype, device=x.device)
         x, evals = step(v, x, t, h)
         nfe += evals
         if states is not None:

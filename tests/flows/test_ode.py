@@ -58,3 +58,17 @@ def test_t_end_scales_the_step_and_the_time_grid():
     assert seen == [0.0, 0.5, 1.0, 1.5]
     with pytest.raises(ValueError, match="t_end"):
         integrate(v, x0, steps=4, t_end=0.0)
+
+
+def test_t_start_integrates_the_remaining_interval():
+    # v = x: x(1) = x(t0) * exp(1 - t0); Euler with k steps of h = (1 - t0)/k gives (1 + h)^k.
+    from energykit.flows import integrate
+
+    x0 = torch.ones(2, 3, dtype=torch.float64)
+    res = integrate(lambda x, t: x, x0, steps=4, t_start=0.5)
+    torch.testing.assert_close(res.x, x0 * (1 + 0.125) ** 4)
+    seen = []
+    integrate(lambda x, t: seen.append(float(t[0])) or x, x0, steps=4, t_start=0.5)
+    assert seen == [0.5, 0.625, 0.75, 0.875]
+    with pytest.raises(ValueError, match="t_start: expected a value below t_end"):
+        integrate(lambda x, t: x, x0, steps=4, t_start=1.0)
