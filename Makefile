@@ -2,6 +2,7 @@
 #   make test   venv + install + ruff + mypy + pytest + strict docs build (what CI runs)
 #   make smoke  the ImageNet-256 pipeline, tiny, on CPU (~40 s): latents, torchrun, sampling, FID
 #   make demo   venv + install + EqM vs flow matching on 8x8 digits (~5 min CPU), runs/demo/report.md
+#   make tasks  denoising, OOD, composition, inpainting on digits and MNIST-5k (~10 min on 2 cores)
 #   make study  the small-scale study behind docs/study.md (about an hour on 2 cores)
 PYTHON ?= python3
 VENV ?= .venv
@@ -15,7 +16,7 @@ export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export NO_MKDOCS_2_WARNING ?= 1
 
-.PHONY: test smoke demo toy-demo study study-tables lint typecheck pytest docs bench bench-dit bench-memory clean
+.PHONY: test smoke tasks demo toy-demo study study-tables lint typecheck pytest docs bench bench-dit bench-memory clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +63,9 @@ bench-memory: $(STAMP)
 	$(PY) benchmarks/train_memory.py --presets EqM-B/2 --kinds eqm eqm-dot --batches 2 8
 	$(PY) benchmarks/train_memory.py --presets EqM-XL/2 --kinds eqm --batches 1 3
 	$(PY) benchmarks/train_memory.py --presets EqM-XL/2 --kinds eqm-dot --batches 1 2
+
+tasks: $(STAMP)
+	$(PY) recipes/tasks/run_tasks.py --out runs/tasks --jobs 2
 
 study: $(STAMP)
 	$(PY) recipes/study/run_study.py --out runs/study --jobs 2
