@@ -193,3 +193,22 @@ def test_explicit_bindings_batch_and_keep_second_order_terms():
         field.gradient(x),
         model.gradient(x, y=torch.full((4,), 1)) + model.gradient(x, y=torch.full((4,), 3)),
     )
+
+
+@given(
+    st.lists(st.integers(0, 3), min_size=2, max_size=4),
+    st.lists(st.floats(-2, 2, allow_nan=False), min_size=4, max_size=4),
+    st.integers(0, 1000),
+)
+def test_batched_bindings_equal_separate_calls(classes, weights, seed):
+    net = _Counting()
+    model = ek.ImplicitField(net)
+    terms = [model.bind(y=c) for c in classes]
+    field = weights[0] * terms[0]
+    for w, t in zip(weights[1:], terms[1:], strict=False):
+        field = field + w * t
+    x = torch.randn(3, 3, generator=torch.Generator().manual_seed(seed), dtype=D)
+    want = sum(
+        w * model.gradient(x, y=torch.full((3,), c)) for w, c in zip(weights, classes, strict=False)
+    )
+    torch.testing.assert_close(field.gradient(x), want, rtol=1e-12, atol=1e-12)
