@@ -157,6 +157,13 @@ class Descender:
             RuntimeError: the descent is already done.
             FloatingPointError: a gradient or a sample turned non-finite (names step and rows).
         """
+        info = self._advance(state, report=True)
+        assert info is not None
+        return info
+
+    def _advance(self, state: DescentState, report: bool) -> DescentStep | None:
+        """One step; builds the `DescentStep` record only when `report` or a callback wants it
+        (`run` skips it, saving two copies per step)."""
         if state.done:
             raise RuntimeError(f"Descender.step: the descent is done after {state.step} steps")
         x, k = state.x, state.step
@@ -180,12 +187,20 @@ class Descender:
         if before is not None:
             with torch.no_grad():
                 x.copy_(torch.where(batch_view(state.converged, x), before, x))
-        moved = active & ~state.converged
-        state.steps += moved.long()
-        _check_finite_rows(x, moved, k)
+        if self.g_min is None:
+            # Nothing can stop: every row moved. One check (one host sync) covers the
+            # gradient and the new samples.
+            state.steps.add_(1)
+            _check_finite_all(x, state.grad_norm, k)
+        else:
+            moved = active & ~state.converged
+            state.steps += moved.long()
+            _check_finite_rows(x, moved, k)
         state.step += 1
         if state.trajectory is not None:
             state.trajectory.append(x.detach().clone())
+        if not report and self.callback is None:
+            return None
         info = DescentStep(
             k, x.detach(), seen["grad"], state.grad_norm.clone(), active, state.converged.clone()
         )
@@ -205,7 +220,7 @@ class Descender:
         """
         state = self.start(x0, **cond)
         while not state.done:
-            self.step(state)
+            self._advance(state, report=False)
         return state.result()
 
     @torch.no_grad()
@@ -217,6 +232,11 @@ class Descender:
         cond = state.cond if rows is None else select_rows(state.cond, rows, b)
         g = check_gradient(self.field, xa, self.field.gradient(xa, **cond))
         norms = batch_norm(g)
+        if rows is None and self.g_min is None:
+            # The finiteness of the norms is checked after the step, together with x.
+            state.nfe.add_(1)
+            state.grad_norm.copy_(norms)
+            return g
         finite = torch.isfinite(norms)
         if not bool(finite.all()):
             bad = torch.arange(b, device=x.device) if rows is None else rows
@@ -236,6 +256,18 @@ class Descender:
         full = torch.zeros_like(x)
         full[rows] = g
         return full
+
+
+def _check_finite_all(x: Tensor, grad_norm: Tensor, k: int) -> None:
+    """Raise if a gradient norm of step `k` or a sample is non-finite (one host sync)."""
+    if bool(torch.isfinite(grad_norm).all() & torch.isfinite(x).all()):
+        return
+    bad_grad = ~torch.isfinite(grad_norm)
+    if bool(bad_grad.any()):
+        rows = bad_grad.nonzero().flatten().tolist()[:10]
+        raise FloatingPointError(f"descent: non-finite gradient at step {k} in samples {rows}")
+    rows = (~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)).nonzero().flatten().tolist()
+    raise FloatingPointError(f"descent: samples became non-finite at step {k}: {rows[:10]}")
 
 
 def _check_finite_rows(x: Tensor, rows: Tensor, k: int) -> None:

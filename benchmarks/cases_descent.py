@@ -1,0 +1,89 @@
+"""Descender.run against hand-written loops on the same field: SGD and NAG-GD."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+import energykit as ek
+from benchmarks.harness import Case
+
+LR, MU = 0.01, 0.3
+
+
+@torch.no_grad()
+def hand_gd(field: ek.EnergyField, x0: Tensor, steps: int) -> Tensor:
+    """`x <- x - lr grad E(x)`."""
+    x = x0.clone()
+    for _ in range(steps):
+        x = x - LR * field.gradient(x)
+    return x
+
+
+@torch.no_grad()
+def hand_nag(field: ek.EnergyField, x0: Tensor, steps: int) -> Tensor:
+    """The paper's Algorithm 2: gradient at the look-ahead `x + mu (x - x_prev)`."""
+    x, prev = x0.clone(), x0.clone()
+    for _ in range(steps):
+        g = field.gradient(x + MU * (x - prev))
+        prev, x = x, x - LR * g
+    return x
+
+
+def mlp_field() -> ek.EnergyField:
+    """The 2-256-256-2 SiLU MLP field of the issue."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(2, 256),
+        torch.nn.SiLU(),
+        torch.nn.Linear(256, 256),
+        torch.nn.SiLU(),
+        torch.nn.Linear(256, 2),
+    )
+    return ek.ImplicitField(net).eval()
+
+
+def dit_field() -> ek.EnergyField:
+    """A tiny DiT on 4x16x16 latents (2 blocks, width 128)."""
+    torch.manual_seed(0)
+    net = ek.nets.DiT(
+        input_size=16, patch_size=2, hidden_size=128, depth=2, num_heads=4, num_classes=None
+    )
+    with torch.no_grad():  # non-zero adaLN so the blocks do work
+        for p in net.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    return ek.ImplicitField(net).eval()
+
+
+def cases(quick: bool) -> list[Case]:
+    steps = 50 if quick else 250
+    out = []
+    setups = [
+        ("MLP 2-256-256-2, B=4096", mlp_field(), torch.randn(4096, 2), 1.05),
+        ("MLP 2-256-256-2, B=64", mlp_field(), torch.randn(64, 2), 1.10),
+        ("tiny DiT, 4x16x16, B=16", dit_field(), torch.randn(16, 4, 16, 16), 1.03),
+    ]
+    for label, field, x0, target in setups:
+        out.append(
+            Case(
+                f"descent {steps} steps, SGD: {label}",
+                "hand loop",
+                "Descender",
+                lambda f=field, x=x0: hand_gd(f, x, steps),
+                lambda f=field, x=x0: ek.Descender(f, "gd", lr=LR, steps=steps).run(x),
+                target,
+            )
+        )
+        out.append(
+            Case(
+                f"descent {steps} steps, NAG-GD: {label}",
+                "hand loop",
+                "Descender",
+                lambda f=field, x=x0: hand_nag(f, x, steps),
+                lambda f=field, x=x0: ek.Descender(
+                    f, "nag", lr=LR, steps=steps, momentum=MU
+                ).run(x),
+                target,
+            )
+        )
+    return out
