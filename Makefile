@@ -54,7 +54,8 @@ clean:
 
 # Long studies live behind their own targets; `make test` never runs them.
 bench: $(STAMP)
-	$(PY) benchmarks/descent_overhead.py
+	$(PY) -m pip install -q "torchebm==0.8.9"
+	$(PY) -m benchmarks
 
 bench-dit: $(STAMP)
 	$(PY) benchmarks/dit_step.py

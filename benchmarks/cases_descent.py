@@ -80,9 +80,9 @@ def cases(quick: bool) -> list[Case]:
                 "hand loop",
                 "Descender",
                 lambda f=field, x=x0: hand_nag(f, x, steps),
-                lambda f=field, x=x0: ek.Descender(
-                    f, "nag", lr=LR, steps=steps, momentum=MU
-                ).run(x),
+                lambda f=field, x=x0: ek.Descender(f, "nag", lr=LR, steps=steps, momentum=MU).run(
+                    x
+                ),
                 target,
             )
         )

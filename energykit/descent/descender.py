@@ -219,9 +219,49 @@ class Descender:
             A `DescentResult` with the final samples and per-sample accounting.
         """
         state = self.start(x0, **cond)
+        if self.g_min is None and self.callback is None and not self.record:
+            self._run_fixed(state)
         while not state.done:
             self._advance(state, report=False)
         return state.result()
+
+    def _run_fixed(self, state: DescentState) -> None:
+        """The fixed-budget loop (no adaptive compute, callback or recording): per step only
+        the optimiser step and one finiteness check of the samples, which also catches a
+        non-finite gradient (it reaches `x` through any optimiser's update). The per-sample
+        counts and the last gradient's norm are filled in once at the end."""
+        x, field, cond, b = state.x, self.field, state.cond, state.x.shape[0]
+        last: dict[str, Tensor] = {}
+
+        def closure() -> float:
+            with torch.no_grad():
+                xd = x.detach()
+                last["grad"] = check_gradient(field, xd, field.gradient(xd, **cond))
+            x.grad = last["grad"]
+            return 0.0
+
+        first = state.step
+        for k in range(first, state.max_steps):
+            state.optimizer.step(closure)
+            if "grad" not in last:
+                raise RuntimeError(
+                    f"{type(state.optimizer).__name__}.step did not call its closure; the "
+                    "Descender needs optimisers that accept step(closure)"
+                )
+            if not bool(torch.isfinite(x).all()):
+                bad_g = ~torch.isfinite(last["grad"].reshape(b, -1)).all(dim=1)
+                if bool(bad_g.any()):
+                    rows = bad_g.nonzero().flatten().tolist()[:10]
+                    raise FloatingPointError(
+                        f"descent: non-finite gradient at step {k} in samples {rows}"
+                    )
+                _check_finite_rows(x, torch.ones(b, dtype=torch.bool, device=x.device), k)
+        taken = state.max_steps - first
+        state.steps.add_(taken)
+        state.nfe.add_(taken)
+        state.step = state.max_steps
+        if taken:
+            state.grad_norm.copy_(batch_norm(last["grad"]))
 
     @torch.no_grad()
     def _evaluate(self, state: DescentState, rows: Tensor | None, k: int) -> Tensor:
