@@ -61,7 +61,7 @@ def cases(quick: bool) -> list[Case]:
     setups = [
         ("MLP 2-256-256-2, B=4096", mlp_field(), torch.randn(4096, 2), 1.05),
         ("MLP 2-256-256-2, B=64", mlp_field(), torch.randn(64, 2), 1.10),
-        ("tiny DiT, 4x16x16, B=16", dit_field(), torch.randn(16, 4, 16, 16), 1.03),
+        ("tiny DiT, 4x16x16, B=8", dit_field(), torch.randn(8, 4, 16, 16), 1.03),
     ]
     for label, field, x0, target in setups:
         out.append(

@@ -52,7 +52,7 @@ def cases(quick: bool) -> list[Case]:
     for label, field, x0 in [
         ("MLP 2-256-256-2, B=4096", mlp_field(), torch.randn(4096, 2)),
         ("MLP 2-256-256-2, B=64", mlp_field(), torch.randn(64, 2)),
-        ("tiny DiT, 4x16x16, B=16", dit_field(), torch.randn(16, 4, 16, 16)),
+        ("tiny DiT, 4x16x16, B=8", dit_field(), torch.randn(8, 4, 16, 16)),
     ]:
         assert isinstance(field, ek.ImplicitField)
         theirs = GradientDescentSampler(_wrap(field), step_size=LR)
