@@ -36,7 +36,7 @@ def _two_pass_cfg(model: ek.EnergyField, x: Tensor, y: Tensor, w: float) -> Tens
 
 
 def cases(quick: bool) -> list[Case]:
-    reps = 20 if quick else 100
+    reps = 20 if quick else 50
     model = ek.ImplicitField(_ClassMLP()).eval()
     out = []
     for batch in (64, 1024):

@@ -1,4 +1,4 @@
-"""Training steps on a DiT (4 blocks of EqM-S width, 4x32x32 latents, batch 8, fp32, AdamW):
+"""Training steps on a DiT (2 blocks of EqM-S width, 4x32x32 latents, batch 8, fp32, AdamW):
 the EqM step against a plain step written from the formulas, EqM-E (dot head) against EqM,
 and `torch.compile` on the implicit model."""
 
@@ -18,7 +18,7 @@ from energykit.objectives import TruncatedDecay
 
 def _base() -> nn.Module:
     torch.manual_seed(0)
-    net = ek.nets.DiT(input_size=32, hidden_size=384, depth=4, num_heads=6, num_classes=None)
+    net = ek.nets.DiT(input_size=32, hidden_size=384, depth=2, num_heads=6, num_classes=None)
     with torch.no_grad():  # non-zero adaLN so every path does real work
         for p in net.parameters():
             p.add_(0.02 * torch.randn_like(p))
@@ -75,7 +75,7 @@ def cases(quick: bool) -> list[Case]:
     s = steps()
     rows = [
         Case(
-            "EqM train step, DiT 4x384, B=8",
+            "EqM train step, DiT 2x384, B=8",
             "plain step",
             "EqMLoss",
             s["plain"],
@@ -83,7 +83,7 @@ def cases(quick: bool) -> list[Case]:
             1.0,
         ),
         Case(
-            "EqM-E (dot) vs EqM train step, DiT 4x384, B=8",
+            "EqM-E (dot) vs EqM train step, DiT 2x384, B=8",
             "EqM",
             "EqM-E dot",
             s["energykit"],
