@@ -21,6 +21,24 @@ from energykit.fields import EnergyField
 DEFAULT_STEP_BUDGET = 0.425
 
 
+def paper_descender(
+    field: EnergyField,
+    optimizer: OptimizerSpec,
+    *,
+    lr: float | None,
+    steps: int,
+    g_min: float | None,
+    momentum: float | None,
+) -> Descender:
+    r"""The tasks' sampler: step $0.425 / $ `steps` unless `lr` is given, and NAG-GD's
+    look-ahead $\mu = 0.3$ unless `momentum` is given (the paper's settings)."""
+    if momentum is None and optimizer in ("nag", "naggd"):
+        momentum = 0.3
+    extra: dict[str, Any] = {} if momentum is None else {"momentum": momentum}
+    step = DEFAULT_STEP_BUDGET / steps if lr is None else lr
+    return Descender(field, optimizer, lr=step, steps=steps, g_min=g_min, **extra)
+
+
 def noise(x: Tensor, gamma: float | Tensor, *, generator: torch.Generator | None = None) -> Tensor:
     """The interpolant $x_\\gamma = \\gamma x + (1 - \\gamma)\\varepsilon$,
     $\\varepsilon \\sim \\mathcal N(0, I)$: $\\gamma = 1$ is `x`, 0 pure noise.
@@ -68,13 +86,10 @@ def denoise(
     Returns:
         The `DescentResult` (`x`, per-sample `steps`, `nfe`, ...).
     """
-    if momentum is None and optimizer in ("nag", "naggd"):
-        momentum = 0.3
-    extra: dict[str, Any] = {} if momentum is None else {"momentum": momentum}
-    step = DEFAULT_STEP_BUDGET / steps if lr is None else lr
-    return Descender(field, optimizer, lr=step, steps=steps, g_min=g_min, **extra).run(
-        x_noisy, **cond
+    descender = paper_descender(
+        field, optimizer, lr=lr, steps=steps, g_min=g_min, momentum=momentum
     )
+    return descender.run(x_noisy, **cond)
 
 
 __all__ = ["DEFAULT_STEP_BUDGET", "denoise", "noise"]

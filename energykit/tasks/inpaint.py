@@ -14,9 +14,10 @@ import torch
 from torch import Tensor
 
 from energykit._checks import check_floating
-from energykit.descent import Descender, DescentResult
+from energykit.descent import DescentResult
 from energykit.descent.resolve import OptimizerSpec
 from energykit.fields import EnergyField
+from energykit.tasks.denoise import paper_descender
 
 
 class _Masked(EnergyField):
@@ -82,11 +83,9 @@ def inpaint(
     if init is None:
         init = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
     x0 = m * x + (1 - m) * init
-    if momentum is None and optimizer in ("nag", "naggd"):
-        momentum = 0.3
-    extra: dict[str, Any] = {} if momentum is None else {"momentum": momentum}
-    step = 0.425 / steps if lr is None else lr
-    descender = Descender(_Masked(field), optimizer, lr=step, steps=steps, g_min=g_min, **extra)
+    descender = paper_descender(
+        _Masked(field), optimizer, lr=lr, steps=steps, g_min=g_min, momentum=momentum
+    )
     result = descender.run(x0, inpaint_mask=m.contiguous(), **cond)
     # Known entries exactly as given (the optimiser never moved them; this removes round-off).
     return dataclasses.replace(result, x=m * x + (1 - m) * result.x)

@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from energykit._checks import check_floating
-from energykit.descent import Descender
 from energykit.fields import EnergyField, NoEnergyError
+from energykit.tasks.denoise import paper_descender
 
 #: The score names `ood_scores` accepts.
 OOD_METHODS = ("energy", "grad_norm", "descent_distance", "descent_steps")
@@ -70,8 +70,8 @@ def ood_scores(
         return torch.linalg.vector_norm(g.reshape(len(x), -1), dim=1)
     if method == "descent_steps" and g_min is None:
         raise ValueError("ood_scores method='descent_steps': expected g_min, got None")
-    step = 0.425 / steps if lr is None else lr
-    result = Descender(field, "gd", lr=step, steps=steps, g_min=g_min).run(x, **cond)
+    descender = paper_descender(field, "gd", lr=lr, steps=steps, g_min=g_min, momentum=None)
+    result = descender.run(x, **cond)
     if method == "descent_steps":
         return result.steps.to(x.dtype)
     return torch.linalg.vector_norm((result.x - x).reshape(len(x), -1), dim=1)
