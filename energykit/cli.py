@@ -395,11 +395,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if args.command == "train":
         args.overrides = [*args.overrides, *extra]
+    ok = False
     try:
-        return int(args.fn(args))
+        status = int(args.fn(args))
+        ok = True
+        return status
     except (ValueError, ImportError, FileNotFoundError, NonFiniteLossError) as err:
         print(f"energykit {args.command}: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        _shutdown_process_group(wait=ok)
+
+
+def _shutdown_process_group(wait: bool) -> None:
+    """Under torchrun: tear the process group down before the interpreter exits (a live gloo
+    group at exit can abort a rank whose peers are still finishing). After a success every
+    rank first waits for the others; after an error it does not (peers may be elsewhere)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            if wait:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":
