@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 import energykit as ek
+from benchmarks.dit_step import perturbed
 from benchmarks.harness import Case
 
 LR, MU = 0.01, 0.3
@@ -46,12 +47,11 @@ def mlp_field() -> ek.EnergyField:
 def dit_field() -> ek.EnergyField:
     """A tiny DiT on 4x16x16 latents (2 blocks, width 128)."""
     torch.manual_seed(0)
-    net = ek.nets.DiT(
-        input_size=16, patch_size=2, hidden_size=128, depth=2, num_heads=4, num_classes=None
+    net = perturbed(
+        ek.nets.DiT(
+            input_size=16, patch_size=2, hidden_size=128, depth=2, num_heads=4, num_classes=None
+        )
     )
-    with torch.no_grad():  # non-zero adaLN so the blocks do work
-        for p in net.parameters():
-            p.add_(0.02 * torch.randn_like(p))
     return ek.ImplicitField(net).eval()
 
 

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 import energykit as ek
 from benchmarks.cases_descent import dit_field, mlp_field
+from benchmarks.dit_step import perturbed
 from benchmarks.harness import Case
 
 LR = 0.01
@@ -60,33 +61,27 @@ def cases(quick: bool) -> list[Case]:
         ("tiny DiT, 4x16x16, B=8", dit_field(), torch.randn(8, 4, 16, 16)),
     ]:
         assert isinstance(field, ek.ImplicitField)
-        theirs = GradientDescentSampler(_wrap(field), step_size=LR)
-        ours = ek.Descender(field, "gd", lr=LR, steps=steps)
-        mine = ours.run(x0).x
-        ref = theirs.sample(x=x0.clone(), n_steps=steps)
-        torch.testing.assert_close(mine, ref, rtol=1e-5, atol=1e-5)  # the same work
-        out.append(
-            Case(
-                f"GD sampler {steps} steps: {label}",
-                "TorchEBM 0.8.9",
-                "energykit",
-                lambda s=theirs, x=x0: s.sample(x=x.clone(), n_steps=steps),
-                lambda d=ours, x=x0: d.run(x),
-            )
-        )
-        nesterov_theirs = NesterovSampler(_wrap(field), step_size=LR, momentum=0.3)
-        nesterov_ours = ek.Descender(
+        gd = ek.Descender(field, "gd", lr=LR, steps=steps)
+        theirs_gd = GradientDescentSampler(_wrap(field), step_size=LR)
+        ref = theirs_gd.sample(x=x0.clone(), n_steps=steps)
+        torch.testing.assert_close(gd.run(x0).x, ref, rtol=1e-5, atol=1e-5)  # the same work
+        nesterov = ek.Descender(
             field, torch.optim.SGD, lr=LR, steps=steps, momentum=0.3, nesterov=True
         )
-        out.append(
-            Case(
-                f"Nesterov sampler {steps} steps: {label}",
-                "TorchEBM 0.8.9",
-                "energykit (SGD nesterov)",
-                lambda s=nesterov_theirs, x=x0: s.sample(x=x.clone(), n_steps=steps),
-                lambda d=nesterov_ours, x=x0: d.run(x),
+        theirs_nesterov = NesterovSampler(_wrap(field), step_size=LR, momentum=0.3)
+        for sampler, theirs, ours, other in (
+            ("GD", theirs_gd, gd, "energykit"),
+            ("Nesterov", theirs_nesterov, nesterov, "energykit (SGD nesterov)"),
+        ):
+            out.append(
+                Case(
+                    f"{sampler} sampler {steps} steps: {label}",
+                    "TorchEBM 0.8.9",
+                    other,
+                    lambda s=theirs, x=x0: s.sample(x=x.clone(), n_steps=steps),
+                    lambda d=ours, x=x0: d.run(x),
+                )
             )
-        )
     out += _training_cases()
     return out
 
@@ -99,10 +94,9 @@ def _training_cases() -> list[Case]:
     from torchebm.losses import EquilibriumMatchingLoss
 
     torch.manual_seed(0)
-    base = ek.nets.DiT(input_size=32, hidden_size=384, depth=2, num_heads=6, num_classes=None)
-    with torch.no_grad():
-        for p in base.parameters():
-            p.add_(0.02 * torch.randn_like(p))
+    base = perturbed(
+        ek.nets.DiT(input_size=32, hidden_size=384, depth=2, num_heads=6, num_classes=None)
+    )
     x = torch.randn(8, 4, 32, 32, generator=torch.Generator().manual_seed(1))
     out = []
     for head, energy_type in (("implicit", "none"), ("dot", "dot")):

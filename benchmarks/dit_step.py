@@ -30,14 +30,31 @@ import torch
 import energykit as ek
 from energykit.objectives import TruncatedDecay
 
+#: Variants `make_steps` builds by default; `"energykit compiled"` is available on request.
+VARIANTS = ("plain", "energykit", "energykit dot")
+
+
+def perturbed(base: torch.nn.Module) -> torch.nn.Module:
+    """`base` with small noise on every weight (non-zero adaLN, so every path does work)."""
+    with torch.no_grad():
+        for p in base.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    return base
+
 
 def make_steps(model: str, batch: int, only: str | None = None) -> dict[str, Callable[[], None]]:
     """One closure per variant (or just `only`), each owning a copy of the same weights."""
     torch.manual_seed(0)
-    base = ek.nets.DiT.preset(model, num_classes=None)
-    with torch.no_grad():  # non-zero adaLN so every path does real work
-        for p in base.parameters():
-            p.add_(0.02 * torch.randn_like(p))
+    base = perturbed(ek.nets.DiT.preset(model, num_classes=None))
+    return steps_for(base, batch, VARIANTS if only is None else (only,))
+
+
+def steps_for(
+    base: torch.nn.Module, batch: int, variants: tuple[str, ...] = VARIANTS
+) -> dict[str, Callable[[], None]]:
+    """Step closures on copies of `base` and one fixed batch of 4x32x32 latents: `plain`
+    (the step written from the formulas), `energykit`, `energykit dot` and
+    `energykit compiled` (`torch.compile` on the implicit model)."""
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(batch, 4, 32, 32, generator=gen)
     gamma = torch.rand(batch, generator=gen)
@@ -68,16 +85,17 @@ def make_steps(model: str, batch: int, only: str | None = None) -> dict[str, Cal
 
         return step
 
-    for name in ("plain", "energykit", "energykit dot"):
-        if only is not None and name != only:
-            continue
+    for name in variants:
         net = copy.deepcopy(base)
         opt = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.0)
         if name == "plain":
             steps[name] = plain_step(net, opt)
+        elif name == "energykit dot":
+            steps[name] = field_step(ek.DotEnergy(net), opt)
+        elif name == "energykit compiled":
+            steps[name] = field_step(ek.ImplicitField(torch.compile(net)), opt)
         else:
-            head = ek.ImplicitField(net) if name == "energykit" else ek.DotEnergy(net)
-            steps[name] = field_step(head, opt)
+            steps[name] = field_step(ek.ImplicitField(net), opt)
     return steps
 
 
