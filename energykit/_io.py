@@ -1,19 +1,35 @@
-"""Atomic file writes: a crash while writing never destroys the previous file.
+"""Safe file I/O: atomic writes, and loads that never execute code.
 
-The payload goes to a temporary file in the same directory, is flushed and fsync'ed, then
+Writes: the payload goes to a temporary file in the same directory, is flushed and fsync'ed,
+given the permissions an ordinary `open(path, "w")` would give (not `mkstemp`'s 0600), then
 renamed over the target (`os.replace` is atomic on POSIX and Windows), and the directory entry
-is fsync'ed where the platform allows it.
+is fsync'ed where the platform allows it. A crash mid-write leaves only a `.NAME.*.tmp` file,
+which `remove_stale_temps` deletes at the next start.
+
+Loads: `load_torch` is `torch.load(weights_only=True)` (plus an explicit allowlist of extra
+classes), and `load_npz` refuses pickled object arrays; every failure (a forbidden object, a
+truncated, empty or foreign file) becomes one `UnreadableFileError` line that names the file
+and never suggests `weights_only=False`.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import tempfile
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import torch
+
+
+class UnreadableFileError(ValueError):
+    """A file could not be read as what it should be: empty, truncated, corrupt, of another
+    format, or holding objects that energykit refuses to unpickle (it never runs code from a
+    file). The message names the file and the reason in one line."""
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
@@ -27,6 +43,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -54,6 +71,111 @@ def atomic_savez(path: str | Path, arrays: dict[str, Any]) -> Path:
 
     savez: Any = np.savez
     return atomic_write(path, lambda f: savez(f, **arrays))
+
+
+def remove_stale_temps(directory: str | Path) -> list[Path]:
+    """Delete the temporary files that an interrupted `atomic_write` left in `directory`
+    (`.NAME.XXXXXXXX.tmp`); returns what was removed. Call it only when no other process is
+    writing there (e.g. at the start of a run, on the main rank)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = []
+    for tmp in directory.glob(".*.tmp"):
+        if _TEMP_NAME.fullmatch(tmp.name) and tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def load_torch(
+    path: str | Path,
+    *,
+    what: str,
+    map_location: str | torch.device = "cpu",
+    allow: Iterable[type] = (),
+) -> Any:
+    """`torch.load(path, weights_only=True)`: tensors, numbers, strings and containers only,
+    plus exactly the classes in `allow`. Nothing in the file is ever executed.
+
+    Args:
+        path: The file.
+        what: What the file should be, for messages (e.g. `"checkpoint"`).
+        map_location: Where tensors go.
+        allow: Extra classes the unpickler may build (e.g. `argparse.Namespace`).
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        UnreadableFileError: empty, truncated or not a torch file, or it holds other objects.
+    """
+    path = _existing(path, what)
+    try:
+        with torch.serialization.safe_globals(list(allow)):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = _FORBIDDEN.search(str(err))
+        detail = f" ({found.group(1)})" if found else ""
+        raise UnreadableFileError(
+            f"{what} {str(path)!r}: refused: the file holds objects other than tensors and plain "
+            f"containers{detail}; energykit never runs code from a file"
+        ) from None
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError, zipfile.BadZipFile) as err:
+        first = str(err).strip().split(". ")[0].splitlines()[0][:120] if str(err).strip() else ""
+        if isinstance(err, KeyError) or not first:
+            first = "unrecognised content"
+        raise UnreadableFileError(
+            f"{what} {str(path)!r}: not a readable torch file (truncated, corrupt or another "
+            f"format: {first})"
+        ) from None
+
+
+def load_npz(path: str | Path, *, what: str) -> dict[str, Any]:
+    """Every array of an `.npz` file, read eagerly with `allow_pickle=False`.
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        UnreadableFileError: not a readable `.npz`, or it holds pickled object arrays.
+    """
+    import numpy as np
+
+    path = _existing(path, what)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if not hasattr(f, "files"):
+                raise ValueError("a single .npy array, not an .npz archive")
+            return {k: f[k] for k in f.files}
+    except ValueError as err:
+        reason = "it holds pickled objects" if "allow_pickle" in str(err) else str(err)
+        raise UnreadableFileError(
+            f"{what} {str(path)!r}: refused: {reason}; energykit never runs code from a file"
+        ) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise UnreadableFileError(
+            f"{what} {str(path)!r}: not a readable .npz file (truncated, corrupt or another "
+            f"format: {str(err)[:160]})"
+        ) from None
+
+
+#: The name `tempfile.mkstemp(prefix=".NAME.", suffix=".tmp")` gives in `atomic_write`.
+_TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]{6,}\.tmp")
+#: The class named in a `weights_only` refusal, e.g. "GLOBAL posix.system".
+_FORBIDDEN = re.compile(r"(?:unsupported )?(GLOBAL [\w.]+)", re.IGNORECASE)
+
+
+def _existing(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what}: no file at {str(path)!r}")
+    if path.stat().st_size == 0:
+        raise UnreadableFileError(f"{what} {str(path)!r}: the file is empty")
+    return path
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from energykit._io import load_npz, load_torch
 from energykit.train import (
     ConfigError,
     NonFiniteLossError,
@@ -224,10 +225,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         net = FeatureNetwork(args.inception, args.device)
         stats = None
         if Path(args.ref).suffix == ".npz" and not args.ref_images:
-            with np.load(args.ref) as f:
-                if "mu" in f and "sigma" in f:  # ADM reference batches carry these
-                    mu, sigma = f["mu"], f["sigma"]
-                    stats = (torch.from_numpy(mu).double(), torch.from_numpy(sigma).double())
+            f = load_npz(args.ref, what="--ref")
+            if "mu" in f and "sigma" in f:  # ADM reference batches carry these
+                mu, sigma = f["mu"], f["sigma"]
+                stats = (torch.from_numpy(mu).double(), torch.from_numpy(sigma).double())
         metrics: dict[str, Any] = fid_report(x, ref, net, pr_max=args.pr_max, reference_stats=stats)
     elif args.ref is not None:
         ref, _ = load_samples(args.ref)
@@ -291,7 +292,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _is_samples(path: Path) -> bool:
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = load_torch(path, what="plot source")
     return isinstance(payload, torch.Tensor) or "format" not in payload
 
 

@@ -15,13 +15,14 @@ the reference's returned energy *is* the paper-sign energy, and:
 
 from __future__ import annotations
 
+from argparse import Namespace
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from torch import Tensor, nn
 
+from energykit._io import load_torch
 from energykit.fields import DotEnergy, EnergyField, ImplicitField, L2Energy
 from energykit.nets.dit import SIZES, DiT, preset_kwargs
 
@@ -57,11 +58,9 @@ def reference_state_dict(
     `key` chosen, `"ema"` by default) or a bare state dict; wrapper prefixes are removed."""
     raw: Any = source
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"load_reference_eqm: no checkpoint file at {str(path)!r}")
-        # The reference's files also hold its argparse Namespace ("args"): not weights-only.
-        raw = torch.load(path, map_location="cpu", weights_only=False)
+        # The reference's files also hold its argparse Namespace ("args"): that one class is
+        # allowed, nothing else; nothing in the file is ever executed.
+        raw = load_torch(source, what="load_reference_eqm: checkpoint", allow=[Namespace])
     if not isinstance(raw, Mapping):
         raise TypeError(f"load_reference_eqm: expected a path or a state dict, got {type(raw)}")
     if "x_embedder.proj.weight" not in _strip(raw) and key in raw:

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from energykit._checks import check_int
-from energykit._io import atomic_save
+from energykit._io import atomic_save, load_torch
 from energykit.metrics.frechet import frechet_distance
 
 #: Bump when the architecture or training changes, so stale cache files are not reused.
@@ -130,7 +130,7 @@ def fit_classifier(
     model = ClassifierFeatures(math.prod(x_train.shape[1:]), k)
     path = _cache_dir() / f"{key}.pt"
     if cache and path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch(path, what="classifier cache")
         model.load_state_dict(state["model"])
         model.test_accuracy = float(state["test_accuracy"])
     else:

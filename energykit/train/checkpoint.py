@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from energykit._io import atomic_save
+from energykit._io import atomic_save, load_torch
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
@@ -19,9 +19,7 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by `save_checkpoint` (or by `Trainer`)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint: no file at {str(path)!r}")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    payload = load_torch(path, what="checkpoint", map_location=map_location)
     if not isinstance(payload, dict):
         raise ValueError(f"checkpoint {str(path)!r}: expected a dict, got {type(payload).__name__}")
     return payload

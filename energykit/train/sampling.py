@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from energykit._io import atomic_save, atomic_savez, atomic_write
+from energykit._io import atomic_save, atomic_savez, atomic_write, load_npz, load_torch
 from energykit.train.config import SampleConfig
 from energykit.train.distributed import DistInfo, barrier
 from energykit.train.generate import generate
@@ -79,16 +79,16 @@ def load_samples(path: str | Path) -> tuple[Tensor, dict[str, Any]]:
     if not path.is_file():
         raise FileNotFoundError(f"samples: no file at {str(path)!r}")
     if path.suffix == ".npz":
-        with np.load(path) as f:
-            meta = json.loads(str(f["meta"])) if "meta" in f else {}
-            if "x" in f:
-                return torch.from_numpy(f["x"]), meta
-            if "arr_0" in f:
-                return torch.from_numpy(f["arr_0"]), meta
-            raise ValueError(
-                f"samples {str(path)!r}: expected an array 'x' or 'arr_0', got {list(f.keys())}"
-            )
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+        f = load_npz(path, what="samples")
+        meta = json.loads(str(f["meta"])) if "meta" in f else {}
+        if "x" in f:
+            return torch.from_numpy(f["x"]), meta
+        if "arr_0" in f:
+            return torch.from_numpy(f["arr_0"]), meta
+        raise ValueError(
+            f"samples {str(path)!r}: expected an array 'x' or 'arr_0', got {list(f.keys())}"
+        )
+    payload = load_torch(path, what="samples")
     if isinstance(payload, Tensor):
         return payload, {}
     return payload["x"], {k: v for k, v in payload.items() if not isinstance(v, Tensor)}
@@ -192,7 +192,7 @@ def sample_to_file(
     barrier(dist)
     if not dist.is_main:
         return None
-    records = [torch.load(parts / f"{j:06d}.pt", weights_only=True) for j in range(n_batches)]
+    records = [load_torch(parts / f"{j:06d}.pt", what="sample batch") for j in range(n_batches)]
     key = "images" if decode is not None else "x"
     x = torch.cat([r[key] for r in records])
     if len(x) != cfg.n:
