@@ -88,7 +88,7 @@ def test_shapes_are_inferred_and_presets_resolve():
 def test_errors():
     with pytest.raises(ValueError, match="not a reference EqM state dict"):
         load_reference_eqm({"weight": torch.zeros(1)})
-    with pytest.raises(FileNotFoundError, match="no checkpoint file"):
+    with pytest.raises(FileNotFoundError, match="no file at"):
         load_reference_eqm("/nonexistent/ckpt.pt")
     with pytest.raises(ValueError, match="ebm"):
         load_reference_eqm(_reference_net().state_dict(), ebm="cosine", num_heads=2)
