@@ -120,3 +120,123 @@ def check_shape(name: str, t: object, shape: tuple[int, ...] | torch.Size) -> Te
         got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {got}")
     return t
+
+
+def check_nonempty(name: str, x: Tensor) -> Tensor:
+    """Require at least one sample (a non-zero leading dimension); O(1).
+
+    Raises:
+        ValueError: `x` has an empty batch.
+    """
+    if x.shape[0] == 0:
+        raise ValueError(
+            f"{name}: expected at least one sample, got an empty batch of shape {tuple(x.shape)}"
+        )
+    return x
+
+
+def check_batch(name: str, x: object) -> Tensor:
+    """`check_floating` and `check_nonempty` together: a floating `(B, *shape)` with `B >= 1`."""
+    return check_nonempty(name, check_floating(name, x))
+
+
+def check_finite_fast(name: str, x: Tensor) -> Tensor:
+    """Require finite values with one reduction; skipped while `torch.compile` traces.
+
+    For hot paths (the losses run every training step): the common case costs one
+    `isfinite().all()`; the per-sample message is built only on failure.
+    """
+    if torch.compiler.is_compiling():
+        return x
+    if not bool(torch.isfinite(x).all()):
+        check_finite_tensor(name, x)
+    return x
+
+
+def check_unit_interval(name: str, t: Tensor) -> Tensor:
+    """Require a real tensor with values in `[0, 1]` (NaN fails); one reduction."""
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name}: expected a real tensor of levels in [0, 1], got dtype {t.dtype}")
+    if not bool(((t >= 0) & (t <= 1)).all()):
+        bad = t[~((t >= 0) & (t <= 1))].flatten()[:5].tolist()
+        raise ValueError(f"{name}: expected values in [0, 1], got {bad}")
+    return t
+
+
+def module_dtype(module: object) -> torch.dtype | None:
+    """The dtype of a module's first floating-point parameter, or `None` when it has none."""
+    if not isinstance(module, torch.nn.Module):
+        return None
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return None
+
+
+def check_dtype_like(name: str, x: Tensor, module: object, *, owner: str = "field") -> Tensor:
+    """Require `x` in the dtype of `module`'s parameters (no check under autocast, which
+    casts on its own, nor for modules without parameters, which accept any dtype).
+
+    Raises:
+        TypeError: the dtypes differ; the message names both and how to fix it.
+    """
+    want = module_dtype(module)
+    if want is None or want == x.dtype or torch.is_autocast_enabled(x.device.type):
+        return x
+    cast = {torch.float32: "float", torch.float64: "double", torch.bfloat16: "bfloat16"}
+    fix = cast.get(want)
+    back = cast.get(x.dtype)
+    hint = f"; cast with {name}.{fix}() or {owner}.{back}()" if fix is not None and back else ""
+    raise TypeError(
+        f"{name}: expected dtype {want} (the {owner}'s parameters), got {x.dtype}{hint}"
+    )
+
+
+def check_labels(name: str, y: object, rows: int | None = None, *, sync: bool = False) -> Tensor:
+    """Require integer class labels (a tensor or an int), in `[0, rows)` when `rows` is known.
+
+    The range check reads the values, so by default it runs only for CPU tensors (no device
+    sync) and outside `torch.compile` tracing; on a GPU an out-of-range label then still fails
+    in the embedding lookup. `sync=True` checks the range on any device (off the hot path).
+
+    Raises:
+        TypeError: the labels are not integers (a float label would be truncated silently).
+        ValueError: a label lies outside `[0, rows)`.
+    """
+    if isinstance(y, bool):
+        raise TypeError(f"{name}: expected integer class labels, got bool")
+    try:
+        t = torch.as_tensor(y)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name}: expected integer class labels, got {type(y).__name__}") from None
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise TypeError(
+            f"{name}: expected an integer tensor of class labels, got dtype {t.dtype} "
+            "(a float label such as 0.7 would silently become class 0); cast with .long()"
+        )
+    cheap = sync or t.device.type == "cpu"
+    if rows is None or not cheap or torch.compiler.is_compiling():
+        return t
+    outside = (t < 0) | (t >= rows)
+    if bool(outside.any()):
+        bad = t[outside].flatten()[:5].tolist()
+        raise ValueError(f"{name}: expected class labels in [0, {rows - 1}], got {bad}")
+    return t
+
+
+def check_per_sample(name: str, t: object, batch: int) -> Tensor:
+    """Require a real tensor that is 0-d or `(batch,)` (one value per sample); returns it
+    expanded to `(batch,)`. O(1).
+
+    Raises:
+        TypeError: `t` is not a real tensor.
+        ValueError: `t` has another shape, e.g. `(B, 1)`, which would broadcast silently.
+    """
+    if not isinstance(t, Tensor) or t.dtype == torch.bool or t.is_complex():
+        got = f"dtype {t.dtype}" if isinstance(t, Tensor) else type(t).__name__
+        raise TypeError(f"{name}: expected a real tensor of shape ({batch},), got {got}")
+    if t.ndim == 0:
+        return t.expand(batch)
+    if t.shape != (batch,):
+        raise ValueError(f"{name}: expected shape ({batch},) or (), got {tuple(t.shape)}")
+    return t

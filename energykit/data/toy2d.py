@@ -94,10 +94,16 @@ def sample_toy(
 
     Returns:
         Points, `(n, 2)`.
+
+    Raises:
+        ValueError: unknown `name`, or `n < 1`.
+        TypeError: `dtype` is not a floating-point dtype (points would be truncated).
     """
     if name not in TOY_DISTRIBUTIONS:
         raise ValueError(
             f"toy distribution: expected one of {sorted(TOY_DISTRIBUTIONS)}, got {name!r}"
         )
     n = check_int("n", n, minimum=1)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype: expected a floating-point torch.dtype, got {dtype!r}")
     return TOY_DISTRIBUTIONS[name](n, generator).to(dtype=dtype, device=device)

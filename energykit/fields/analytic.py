@@ -12,15 +12,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_floating, check_real
+from energykit._checks import check_batch, check_real
 from energykit.fields.base import EnergyField
 
 
 def _flat(x: Tensor, d: int, owner: str) -> Tensor:
-    flat = check_floating("x", x).reshape(x.shape[0], -1)
+    flat = check_batch("x", x).reshape(x.shape[0], -1)
     if flat.shape[1] != d:
         raise ValueError(
-            f"{owner}: expected samples with {d} entries, got shape {tuple(x.shape[1:])}"
+            f"{owner} x: expected samples with {d} entries, got shape {tuple(x.shape[1:])}"
         )
     return flat
 
@@ -32,7 +32,7 @@ def _as_tensor(name: str, value: Any, ndim: int) -> Tensor:
     if t.ndim != ndim:
         raise ValueError(f"{name}: expected a {ndim}-d tensor, got shape {tuple(t.shape)}")
     if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name}: expected finite values")
+        raise ValueError(f"{name}: expected finite values, got NaN/inf")
     return t
 
 
@@ -128,7 +128,18 @@ class GaussianMixture(EnergyField):
         super().__init__()
         means = _as_tensor("GaussianMixture means", means, 2)
         k = means.shape[0]
-        stds_t = torch.as_tensor(stds, dtype=means.dtype).expand(k).clone()
+        if k == 0 or means.shape[1] == 0:
+            raise ValueError(
+                "GaussianMixture means: expected (K, d) with at least one component and one "
+                f"dimension, got shape {tuple(means.shape)}"
+            )
+        stds_t = _as_tensor("GaussianMixture stds", stds, torch.as_tensor(stds).ndim)
+        if stds_t.ndim > 1 or stds_t.numel() not in (1, k):
+            raise ValueError(
+                f"GaussianMixture stds: expected a number or shape ({k},), "
+                f"got shape {tuple(stds_t.shape)}"
+            )
+        stds_t = stds_t.to(means.dtype).expand(k).clone()
         w = (
             torch.ones(k, dtype=means.dtype)
             if weights is None

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_int, check_real
+from energykit._checks import check_int, check_labels, check_real
 from energykit.fields.base import EnergyField, NoEnergyError
 
 
@@ -48,7 +48,15 @@ class Guided(EnergyField):
         self.field = field
         self.scale = check_real("Guided scale", scale)
         self.null_label = check_int("Guided null_label", null_label, minimum=0)
-        self.channels = None if channels is None else tuple(int(c) for c in channels)
+        self.label_rows = label_rows(field)
+        if self.label_rows is not None and self.null_label >= self.label_rows:
+            raise ValueError(
+                f"Guided null_label: expected a class index in [0, {self.label_rows - 1}] (the "
+                f"net's label table has {self.label_rows} rows), got {self.null_label}"
+            )
+        self.channels = None if channels is None else _check_channels(channels)
+        if not isinstance(key, str):
+            raise TypeError(f"Guided key: expected a str, got {type(key).__name__}")
         self.key = key
 
     @property
@@ -62,7 +70,8 @@ class Guided(EnergyField):
     def _doubled(self, x: Tensor, cond: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
         if self.key not in cond:
             raise TypeError(f"{self.label}: expected the class as keyword {self.key!r}")
-        y = torch.as_tensor(cond[self.key], device=x.device)
+        y = check_labels(f"Guided {self.key}", cond[self.key], self.label_rows, sync=True)
+        y = y.to(x.device)
         y = y.expand(x.shape[0]) if y.ndim == 0 else y
         if y.shape != (x.shape[0],):
             raise ValueError(
@@ -81,6 +90,11 @@ class Guided(EnergyField):
         guided = g_u + self.scale * (g_c - g_u)
         if self.channels is None:
             return guided
+        if x.ndim < 2 or max(self.channels) >= x.shape[1]:
+            raise ValueError(
+                f"Guided channels: expected indices below the {x.shape[1] if x.ndim > 1 else 0} "
+                f"channels (dim 1) of x {tuple(x.shape)}, got {self.channels}"
+            )
         out = g_c.clone()
         idx = list(self.channels)
         out[:, idx] = guided[:, idx]
@@ -92,3 +106,23 @@ class Guided(EnergyField):
         x2, cond2 = self._doubled(x, cond)
         e_c, e_u = self.field.energy(x2, **cond2).chunk(2)
         return e_u + self.scale * (e_c - e_u)
+
+
+def _check_channels(channels: Sequence[int]) -> tuple[int, ...]:
+    """Non-empty, distinct, non-negative channel indices."""
+    if isinstance(channels, str) or not isinstance(channels, Sequence):
+        raise TypeError(f"Guided channels: expected a sequence of ints, got {channels!r}")
+    out = tuple(check_int("Guided channels", c, minimum=0) for c in channels)
+    if not out or len(set(out)) != len(out):
+        raise ValueError(f"Guided channels: expected distinct indices (at least one), got {out}")
+    return out
+
+
+def label_rows(field: object) -> int | None:
+    """Rows of the class table of the net under a neural field (`num_classes + 1` with a null
+    row), when the net says (`label_rows`, as energykit's nets do); `None` otherwise."""
+    net = getattr(field, "net", None)
+    net = getattr(net, "_orig_mod", net)  # torch.compile wrapper
+    net = getattr(net, "module", net)  # DistributedDataParallel wrapper
+    rows = getattr(net, "label_rows", None)
+    return rows if isinstance(rows, int) and not isinstance(rows, bool) else None

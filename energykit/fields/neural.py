@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from energykit._checks import batch_sum, check_cond_batch, check_floating
+from energykit._checks import batch_sum, check_batch, check_cond_batch, check_dtype_like
 from energykit.fields.base import EnergyField
 
 
@@ -33,7 +33,8 @@ class _NetField(EnergyField):
         return f"{type(self).__name__}({type(self.net).__name__})"
 
     def _net(self, x: Tensor, cond: dict[str, Any]) -> Tensor:
-        check_floating("x", x)
+        check_batch("x", x)
+        check_dtype_like("x", x, self.net)
         check_cond_batch(x, cond)
         out = self.net(x, **cond)
         if not isinstance(out, Tensor) or out.shape != x.shape:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_int, check_real
+from energykit._checks import check_int, check_labels, check_real
 
 
 def guided_velocity(
@@ -25,15 +25,29 @@ def guided_velocity(
 
     Returns:
         A callable with `velocity`'s signature, `(x, *args, y=...) -> Tensor`.
+
+    Raises:
+        TypeError: `velocity` is not callable, or the labels are not integers (at call).
+        ValueError: `null_label` or a label outside the net's label table (when the net
+            says its size, as energykit's nets do), or bad `channels`.
     """
+    if not callable(velocity):
+        raise TypeError(f"guided_velocity velocity: expected a callable, got {type(velocity)}")
     scale = check_real("guided_velocity scale", scale)
     null_label = check_int("guided_velocity null_label", null_label, minimum=0)
-    idx = None if channels is None else [int(c) for c in channels]
+    rows = _label_rows(velocity)
+    if rows is not None and null_label >= rows:
+        raise ValueError(
+            f"guided_velocity null_label: expected a class index in [0, {rows - 1}] (the "
+            f"net's label table has {rows} rows), got {null_label}"
+        )
+    idx = None if channels is None else [check_int("channels", c, minimum=0) for c in channels]
 
     def v(x: Tensor, *args: Any, **cond: Any) -> Tensor:
         if key not in cond:
             raise TypeError(f"guided_velocity: expected the class as keyword {key!r}")
-        y = torch.as_tensor(cond.pop(key), device=x.device).expand(x.shape[0])
+        y = check_labels(f"guided_velocity {key}", cond.pop(key), rows, sync=True)
+        y = y.to(x.device).expand(x.shape[0])
         y2 = torch.cat([y, torch.full_like(y, null_label)])
         args2 = [torch.cat([a, a]) if isinstance(a, Tensor) and a.ndim > 0 else a for a in args]
         v_c, v_u = velocity(torch.cat([x, x]), *args2, **{key: y2}, **cond).chunk(2)
@@ -45,6 +59,14 @@ def guided_velocity(
         return out
 
     return v
+
+
+def _label_rows(velocity: object) -> int | None:
+    """Rows of the net's class table when it says (`label_rows`), else `None`."""
+    net = getattr(velocity, "_orig_mod", velocity)  # torch.compile wrapper
+    net = getattr(net, "module", net)  # DistributedDataParallel wrapper
+    rows = getattr(net, "label_rows", None)
+    return rows if isinstance(rows, int) and not isinstance(rows, bool) else None
 
 
 __all__ = ["guided_velocity"]

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_finite_tensor, check_floating, check_int, check_real
+from energykit._checks import check_batch, check_finite_tensor, check_int, check_real
 
 Velocity = Callable[[Tensor, Tensor], Tensor]
 
@@ -81,15 +81,30 @@ def integrate(
         t_start: Start time; a partially noised input $x_t$ whose $t$ is known starts there
             (the grid then has `steps` steps over $[t_{start}, t_{end}]$).
         **cond: Conditioning passed to `velocity`.
+
+    Raises:
+        TypeError: `velocity` is not callable, `x0` not a floating tensor, or
+            `time_conditional` not a bool.
+        ValueError: an empty or non-finite `x0`, a bad `steps`/`method`/time range, or a
+            velocity output not shaped like `x0`.
+        FloatingPointError: the state became NaN/inf (checked once, at the end).
     """
-    x = check_finite_tensor("x0", check_floating("x0", x0))
+    x = check_finite_tensor("x0", check_batch("x0", x0))
     steps = check_int("steps", steps, minimum=1)
+    if not callable(velocity):
+        raise TypeError(f"velocity: expected a callable, got {type(velocity).__name__}")
+    if not isinstance(time_conditional, bool):
+        raise TypeError(f"time_conditional: expected a bool, got {type(time_conditional).__name__}")
     if method not in METHODS:
         raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
     step = METHODS[method]
 
     def v(z: Tensor, t: Tensor) -> Tensor:
-        return velocity(z, t, **cond) if time_conditional else velocity(z, **cond)
+        out = velocity(z, t, **cond) if time_conditional else velocity(z, **cond)
+        if not isinstance(out, Tensor) or out.shape != z.shape:
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(f"velocity: expected an output of shape {tuple(z.shape)}, got {got}")
+        return out
 
     t_end = check_real("t_end", t_end, minimum=0.0, strict=True)
     t_start = check_real("t_start", t_start, minimum=0.0)
@@ -104,6 +119,12 @@ def integrate(
         nfe += evals
         if states is not None:
             states.append(x)
+    if not bool(torch.isfinite(x).all()):
+        rows = (~torch.isfinite(x)).reshape(x.shape[0], -1).any(dim=1).nonzero().flatten()
+        raise FloatingPointError(
+            f"integrate: samples became non-finite (NaN/inf) after {steps} {method} steps: "
+            f"{rows[:10].tolist()}"
+        )
     return ODEResult(x=x, nfe=nfe, trajectory=None if states is None else torch.stack(states))
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from energykit._checks import check_int
+from energykit._checks import check_int, check_labels
 from energykit._io import atomic_save, load_torch
 from energykit.metrics.frechet import frechet_distance
 
@@ -123,7 +123,11 @@ def fit_classifier(
         raise ValueError(
             f"fit_classifier: x_train has {x_train.shape[0]} rows, y_train {y_train.shape[0]}"
         )
+    y_train = check_labels("y_train", y_train)
+    if num_classes is not None:
+        num_classes = check_int("num_classes", num_classes, minimum=1)
     k = int(y_train.max()) + 1 if num_classes is None else num_classes
+    check_labels("y_train", y_train, k, sync=True)
     key = _key(x_train, y_train, seed, steps)
     if cache and key in _MEMO:
         return _MEMO[key]

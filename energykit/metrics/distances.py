@@ -61,11 +61,23 @@ def sliced_wasserstein(
     if directions is None:
         n_projections = check_int("n_projections", n_projections, minimum=1)
         directions = torch.randn(n_projections, d, generator=generator, dtype=torch.float64)
-    elif directions.ndim != 2 or directions.shape[1] != d:
-        raise ValueError(f"directions: expected (L, {d}), got {tuple(directions.shape)}")
+    else:
+        directions = _check_directions(directions, d)
     theta = directions.to(device=a.device, dtype=torch.float64)
     theta = theta / theta.norm(dim=1, keepdim=True)
     return _wasserstein_1d_pow(a @ theta.T, b @ theta.T, p).mean().pow(1.0 / p)
+
+
+def _check_directions(directions: object, d: int) -> Tensor:
+    """`(L, d)` finite directions, none of them zero (they are normalised)."""
+    if not isinstance(directions, Tensor):
+        raise TypeError(f"directions: expected a tensor (L, {d}), got {type(directions).__name__}")
+    if directions.ndim != 2 or directions.shape[1] != d or directions.shape[0] == 0:
+        raise ValueError(f"directions: expected (L, {d}), L >= 1, got {tuple(directions.shape)}")
+    norms = directions.double().norm(dim=1)
+    if not bool((torch.isfinite(norms) & (norms > 0)).all()):
+        raise ValueError("directions: expected finite, non-zero rows (they are normalised)")
+    return directions
 
 
 def energy_distance(x: Tensor, y: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from energykit.metrics._pairs import flat_pair
+from energykit.metrics._pairs import check_samples, flat_pair
 
 
 def _sqrt_psd(m: Tensor) -> Tensor:
@@ -23,8 +23,15 @@ def frechet_from_stats(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor) -> 
     The trace term uses the symmetric form, whose eigenvalues are real and non-negative, so
     no complex matrix square root is needed.
     """
-    mu1, mu2, cov1, cov2 = (t.double() for t in (mu1, mu2, cov1, cov2))
+    for name, t in [("mu1", mu1), ("mu2", mu2), ("cov1", cov1), ("cov2", cov2)]:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"frechet_from_stats {name}: expected a tensor, got {type(t).__name__}")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"frechet_from_stats {name}: expected finite values, got NaN/inf")
+    if mu1.ndim != 1:
+        raise ValueError(f"frechet_from_stats mu1: expected shape (d,), got {tuple(mu1.shape)}")
     d = mu1.shape[0]
+    mu1, mu2, cov1, cov2 = (t.double() for t in (mu1, mu2, cov1, cov2))
     for name, t, shape in [
         ("mu2", mu2, (d,)),
         ("cov1", cov1, (d, d)),
@@ -42,7 +49,14 @@ def frechet_from_stats(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor) -> 
 
 
 def gaussian_stats(features: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean `(d,)` and unbiased covariance `(d, d)` of `features` `(n, d)`, float64."""
+    """Mean `(d,)` and unbiased covariance `(d, d)` of `features` `(n, d)`, float64.
+
+    Raises:
+        ValueError: fewer than 2 rows (the covariance is undefined), or NaN/inf values.
+    """
+    check_samples("gaussian_stats", "features", features, minimum=2)
+    if features.ndim != 2:
+        raise ValueError(f"gaussian_stats features: expected (n, d), got {tuple(features.shape)}")
     f = features.double()
     mu = f.mean(dim=0)
     centred = f - mu

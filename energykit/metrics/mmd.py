@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from energykit._checks import check_real
 from energykit.metrics._pairs import flat_pair
 
 #: Default RBF bandwidths (kernel $\\exp(-\\lVert a-b \\rVert^2 / (2 h^2))$), multi-scale.
@@ -27,6 +28,7 @@ def mmd(x: Tensor, y: Tensor, bandwidths: Sequence[float] = DEFAULT_BANDWIDTHS) 
     It can be slightly negative when the distributions match.
     """
     x, y = flat_pair("mmd", x, y)
+    bandwidths = _check_bandwidths(bandwidths)
     n, m = x.shape[0], y.shape[0]
     kxx = _rbf(x, x, bandwidths)
     kyy = _rbf(y, y, bandwidths)
@@ -34,3 +36,12 @@ def mmd(x: Tensor, y: Tensor, bandwidths: Sequence[float] = DEFAULT_BANDWIDTHS) 
     xx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
     yy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
     return xx + yy - 2 * kxy.mean()
+
+
+def _check_bandwidths(bandwidths: Sequence[float]) -> tuple[float, ...]:
+    """At least one bandwidth, each a positive finite number."""
+    if isinstance(bandwidths, str) or not isinstance(bandwidths, Sequence):
+        raise TypeError(f"mmd bandwidths: expected a sequence of numbers, got {bandwidths!r}")
+    if not bandwidths:
+        raise ValueError("mmd bandwidths: expected at least one bandwidth, got none")
+    return tuple(check_real("mmd bandwidths", h, minimum=0.0, strict=True) for h in bandwidths)

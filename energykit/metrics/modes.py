@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from energykit._checks import check_real
+from energykit.metrics._pairs import check_samples
+
 
 @dataclass(frozen=True)
 class ModeStats:
@@ -24,7 +27,21 @@ class ModeStats:
 
 
 def mode_stats(samples: Tensor, modes: Tensor, radius: float) -> ModeStats:
-    """Assign each sample `(n, d)` to its nearest mode `(K, d)` and count hits within `radius`."""
+    """Assign each sample `(n, d)` to its nearest mode `(K, d)` and count hits within `radius`.
+
+    Raises:
+        TypeError: `samples` or `modes` is not a tensor.
+        ValueError: no samples or modes, NaN/inf values, mismatched `d`, or a radius that is
+            not a positive number.
+    """
+    check_samples("mode_stats", "samples", samples)
+    check_samples("mode_stats", "modes", modes)
+    if samples.ndim != 2 or modes.shape[1:] != samples.shape[1:]:
+        raise ValueError(
+            f"mode_stats modes: expected (K, d) with the samples' d, got samples "
+            f"{tuple(samples.shape)} and modes {tuple(modes.shape)}"
+        )
+    radius = check_real("mode_stats radius", radius, minimum=0.0, strict=True)
     dist = torch.cdist(samples.double(), modes.double())  # (n, K)
     nearest, which = dist.min(dim=1)
     hit = nearest < radius

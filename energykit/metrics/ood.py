@@ -13,10 +13,29 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from energykit._checks import check_real
+
+
+def _scores(name: str, scores: object) -> Tensor:
+    """One score per input: a 1-D real tensor (a list works too), as float64 on the CPU."""
+    try:
+        t = torch.as_tensor(scores).detach()
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(
+            f"{name}: expected a 1-D tensor of scores, got {type(scores).__name__}"
+        ) from None
+    if t.ndim != 1:
+        raise ValueError(
+            f"{name}: expected a 1-D tensor of scores (one per input), got shape "
+            f"{tuple(t.shape)}; flatten it yourself if that is what you mean"
+        )
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name}: expected real scores, got dtype {t.dtype}")
+    return t.double().cpu()
+
 
 def _pair(scores_in: Tensor, scores_out: Tensor) -> tuple[Tensor, Tensor]:
-    a = torch.as_tensor(scores_in).detach().double().flatten().cpu()
-    b = torch.as_tensor(scores_out).detach().double().flatten().cpu()
+    a, b = _scores("scores_in", scores_in), _scores("scores_out", scores_out)
     for name, t in (("scores_in", a), ("scores_out", b)):
         if len(t) == 0:
             raise ValueError(f"{name}: expected at least one score, got none")
@@ -43,6 +62,7 @@ def fpr_at_tpr(scores_in: Tensor, scores_out: Tensor, tpr: float = 0.95) -> floa
     """Fraction of out-of-distribution scores at or below the threshold that keeps a `tpr`
     fraction of the in-distribution scores (the smallest in-distribution score with at least
     `ceil(tpr * n)` scores at or below it)."""
+    tpr = check_real("tpr", tpr)
     if not 0.0 < tpr <= 1.0:
         raise ValueError(f"tpr: expected a value in (0, 1], got {tpr}")
     a, b = _pair(scores_in, scores_out)

@@ -17,7 +17,7 @@ from einops import rearrange
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from energykit._checks import check_int
+from energykit._checks import check_int, check_labels, check_per_sample
 from energykit.nets.embeddings import sinusoidal_embedding
 
 #: Width of the sinusoidal time embedding fed to the time MLP (as in DiT / SiT / EqM).
@@ -273,6 +273,11 @@ class DiT(nn.Module):
             if "adaLN_modulation" in name or name.startswith("final_layer.linear"):
                 nn.init.zeros_(p)
 
+    @property
+    def label_rows(self) -> int | None:
+        """Rows of the class table (`num_classes`, plus the null row with label dropout)."""
+        return None if self.y_embedder is None else self.y_embedder.embedding_table.num_embeddings
+
     def forward(self, x: Tensor, t: Tensor | None = None, y: Tensor | None = None) -> Tensor:
         """Map latents `(B, C, H, W)` (plus time `(B,)`, default 0, and labels `(B,)`) to
         `(B, C, H, W)`."""
@@ -282,12 +287,14 @@ class DiT(nn.Module):
             raise ValueError(
                 f"DiT x: expected (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
             )
-        t = torch.zeros(b, dtype=x.dtype, device=x.device) if t is None else t.expand(b)
+        t = torch.zeros(b, dtype=x.dtype, device=x.device) if t is None else t
+        t = check_per_sample("DiT t", t, b)
         c = self.t_embedder(t.to(x.dtype))
         if self.y_embedder is not None:
             if y is None:
                 raise TypeError("DiT: built with num_classes, so y (shape (B,)) is required")
-            c = c + self.y_embedder(torch.as_tensor(y, device=x.device).long().expand(b))
+            labels = check_labels("DiT y", y, self.label_rows).to(x.device)
+            c = c + self.y_embedder(labels.long().expand(b))
         elif y is not None:
             raise TypeError("DiT: built without num_classes, but y was given")
         # Fast fused attention unless the caller differentiates w.r.t. the input (EqM-E).

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
 from torch import Tensor, nn
 
-from energykit._checks import check_int
+from energykit._checks import check_int, check_labels, check_per_sample
 from energykit.nets.embeddings import sinusoidal_embedding
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -71,6 +70,11 @@ class MLP(nn.Module):
         self.dim = check_int("MLP dim", dim, minimum=1)
         self.out_dim = self.dim if out_dim is None else check_int("out_dim", out_dim, minimum=1)
         width = check_int("MLP width", width, minimum=1)
+        depth = check_int("MLP depth", depth, minimum=0)
+        if time_dim is not None:
+            time_dim = check_int("MLP time_dim", time_dim, minimum=1)
+        if num_classes is not None:
+            num_classes = check_int("MLP num_classes", num_classes, minimum=1)
         act = ACTIVATIONS[activation]
         self.time_dim = time_dim
         self.num_classes = num_classes
@@ -80,6 +84,11 @@ class MLP(nn.Module):
         self.blocks = nn.Sequential(*[_Block(width, act) for _ in range(depth)])
         self.out = nn.Sequential(act(), nn.Linear(width, self.out_dim))
         self.skip = nn.Linear(self.dim, self.out_dim) if skip else None
+
+    @property
+    def label_rows(self) -> int | None:
+        """Rows of the class table (`num_classes + 1`, the last the null class), or `None`."""
+        return None if self.classes is None else self.classes.num_embeddings
 
     def forward(self, x: Tensor, t: Tensor | None = None, y: Tensor | None = None) -> Tensor:
         """Map samples (plus optional time and class) to samples.
@@ -100,14 +109,15 @@ class MLP(nn.Module):
             if t is None:
                 raise TypeError("MLP: built with time_dim, so t (shape (B,)) is required")
             assert self.time_dim is not None
-            t = t.expand(x.shape[0]) if t.ndim == 0 else t
+            t = check_per_sample("MLP t", t, x.shape[0])
             h = h + self.time(sinusoidal_embedding(t.to(x.dtype), self.time_dim))
         elif t is not None:
             raise TypeError("MLP: built without time_dim (time-free), but t was given")
         if self.classes is not None:
             if y is None:
                 raise TypeError("MLP: built with num_classes, so y (shape (B,)) is required")
-            h = h + self.classes(torch.as_tensor(y, device=x.device).long())
+            labels = check_labels("MLP y", y, self.label_rows).to(x.device)
+            h = h + self.classes(labels.long().expand(x.shape[0]))
         elif y is not None:
             raise TypeError("MLP: built without num_classes, but y was given")
         out = self.out(self.blocks(h))

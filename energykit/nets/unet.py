@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from energykit._checks import check_int
+from energykit._checks import check_int, check_labels, check_per_sample
 from energykit.nets.embeddings import sinusoidal_embedding
 
 
@@ -95,20 +95,26 @@ class UNet(nn.Module):
         self.pool = nn.AvgPool2d(2)
         self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
 
+    @property
+    def label_rows(self) -> int | None:
+        """Rows of the class table (`num_classes + 1`, the last the null class), or `None`."""
+        return None if self.classes is None else self.classes.num_embeddings
+
     def _embedding(self, x: Tensor, t: Tensor | None, y: Tensor | None) -> Tensor | None:
         emb = None
         if self.time is not None:
             if t is None:
                 raise TypeError("UNet: built with time_dim, so t (shape (B,)) is required")
             assert self.time_dim is not None
-            t = t.expand(x.shape[0]) if t.ndim == 0 else t
+            t = check_per_sample("UNet t", t, x.shape[0])
             emb = self.time(sinusoidal_embedding(t.to(x.dtype), self.time_dim))
         elif t is not None:
             raise TypeError("UNet: built without time_dim (time-free), but t was given")
         if self.classes is not None:
             if y is None:
                 raise TypeError("UNet: built with num_classes, so y (shape (B,)) is required")
-            e = self.classes(torch.as_tensor(y, device=x.device).long().expand(x.shape[0]))
+            labels = check_labels("UNet y", y, self.label_rows).to(x.device)
+            e = self.classes(labels.long().expand(x.shape[0]))
             emb = e if emb is None else emb + e
         elif y is not None:
             raise TypeError("UNet: built without num_classes, but y was given")

@@ -54,7 +54,16 @@ class EqMLoss:
             noise: $\\epsilon$ shaped like `x`; drawn from $\\mathcal N(0, I)$ when `None`.
             generator: Random generator for the draws.
             **cond: Conditioning passed to the field.
+
+        Raises:
+            TypeError: `field` is not an `EnergyField`, or `x`/`noise` have the wrong dtype.
+            ValueError: an empty batch, non-finite `x`/`noise`, or `gamma` outside `[0, 1]`.
         """
+        if not callable(getattr(field, "gradient", None)):
+            raise TypeError(
+                f"EqMLoss field: expected an EnergyField (e.g. ImplicitField(net)), "
+                f"got {type(field).__name__}"
+            )
         x_gamma, gamma, noise = draw_batch(x, gamma, noise, generator, "gamma")
         pred = check_gradient(field, x_gamma, field.gradient(x_gamma, **cond))
         return LossOutput.regression(pred, self.target(x, noise, gamma), gamma)

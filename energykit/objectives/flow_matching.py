@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_shape
+from energykit._checks import check_dtype_like, check_shape
 from energykit.objectives.interpolant import draw_batch
 from energykit.objectives.output import LossOutput
 
@@ -49,8 +49,15 @@ class FlowMatchingLoss:
             noise: $\\epsilon$ shaped like `x`; drawn when `None`.
             generator: Random generator for the draws.
             **cond: Conditioning passed to the net.
+
+        Raises:
+            TypeError: `net` is not callable, or `x`/`noise` have the wrong dtype.
+            ValueError: an empty batch, non-finite `x`/`noise`, or `t` outside `[0, 1]`.
         """
+        if not callable(net):
+            raise TypeError(f"FlowMatchingLoss net: expected a callable, got {type(net).__name__}")
         x_t, t, noise = draw_batch(x, t, noise, generator, "t")
+        check_dtype_like("x", x, net, owner="net")
         pred = net(x_t, t, **cond) if self.time_conditional else net(x_t, **cond)
         check_shape("net output", pred, x.shape)
         return LossOutput.regression(pred, x - noise, t)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from energykit._checks import batch_view, check_floating, check_shape
+from energykit._checks import (
+    batch_view,
+    check_batch,
+    check_finite_fast,
+    check_shape,
+    check_unit_interval,
+)
 
 
 def interpolate(x: Tensor, noise: Tensor, gamma: Tensor) -> Tensor:
@@ -42,6 +48,11 @@ def draw_batch(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Validate `x` and complete the injected draws: returns `(x_t, t, noise)`.
 
+    Drawn levels and noise are not checked; data and injected values are: `x` must be a
+    non-empty floating batch of finite values (one reduction per call, skipped under
+    `torch.compile`), injected levels lie in `[0, 1]`, injected noise is finite and in
+    `x`'s dtype.
+
     Args:
         x: Data, `(B, *shape)`, floating point.
         t: Levels `(B,)`, or `None` to draw $U[0, 1)$.
@@ -49,7 +60,18 @@ def draw_batch(
         generator: Random generator for the draws.
         t_name: How the caller calls the level (`gamma` or `t`), for error messages.
     """
-    x = check_floating("x", x)
-    t = draw_levels(x, generator) if t is None else check_shape(t_name, t, (x.shape[0],))
-    noise = draw_noise(x, generator) if noise is None else check_shape("noise", noise, x.shape)
+    x = check_finite_fast("x", check_batch("x", x))
+    t = draw_levels(x, generator) if t is None else _injected_levels(t_name, t, x)
+    noise = draw_noise(x, generator) if noise is None else _injected_noise(noise, x)
     return interpolate(x, noise, t), t, noise
+
+
+def _injected_levels(name: str, t: Tensor, x: Tensor) -> Tensor:
+    return check_unit_interval(name, check_shape(name, t, (x.shape[0],)))
+
+
+def _injected_noise(noise: Tensor, x: Tensor) -> Tensor:
+    noise = check_shape("noise", noise, x.shape)
+    if noise.dtype != x.dtype:
+        raise TypeError(f"noise: expected dtype {x.dtype} (that of x), got {noise.dtype}")
+    return check_finite_fast("noise", noise)

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_floating
+from energykit._checks import check_batch, check_finite_tensor, check_int
 from energykit.descent import Descender, DescentResult
 from energykit.descent.resolve import OptimizerSpec
 from energykit.fields import EnergyField
@@ -31,12 +31,29 @@ def paper_descender(
     momentum: float | None,
 ) -> Descender:
     r"""The tasks' sampler: step $0.425 / $ `steps` unless `lr` is given, and NAG-GD's
-    look-ahead $\mu = 0.3$ unless `momentum` is given (the paper's settings)."""
+    look-ahead $\mu = 0.3$ unless `momentum` is given (the paper's settings).
+
+    Raises:
+        TypeError: `field` is not an `EnergyField`.
+        ValueError: `steps` is not a positive int.
+    """
+    check_field(field)
+    steps = check_int("steps", steps, minimum=1)
     if momentum is None and optimizer in ("nag", "naggd"):
         momentum = 0.3
     extra: dict[str, Any] = {} if momentum is None else {"momentum": momentum}
     step = DEFAULT_STEP_BUDGET / steps if lr is None else lr
     return Descender(field, optimizer, lr=step, steps=steps, g_min=g_min, **extra)
+
+
+def check_field(field: object) -> EnergyField:
+    """Require an `EnergyField` (a bare net must be wrapped first)."""
+    if not isinstance(field, EnergyField):
+        raise TypeError(
+            f"field: expected an EnergyField (wrap a net with ImplicitField, DotEnergy or "
+            f"L2Energy), got {type(field).__name__}"
+        )
+    return field
 
 
 def noise(x: Tensor, gamma: float | Tensor, *, generator: torch.Generator | None = None) -> Tensor:
@@ -47,12 +64,15 @@ def noise(x: Tensor, gamma: float | Tensor, *, generator: torch.Generator | None
         x: Clean inputs `(B, *shape)`.
         gamma: One level, or one per sample `(B,)`, in $[0, 1]$.
         generator: Draws $\\varepsilon$.
+
+    Raises:
+        ValueError: an empty or non-finite `x`, or `gamma` outside $[0, 1]$ (or NaN).
     """
-    x = check_floating("x", x)
+    x = check_finite_tensor("x", check_batch("x", x))
     g = torch.as_tensor(gamma, dtype=x.dtype, device=x.device)
     if g.ndim > 1 or (g.ndim == 1 and g.shape[0] != x.shape[0]):
         raise ValueError(f"gamma: expected a number or shape ({x.shape[0]},), got {tuple(g.shape)}")
-    if bool(((g < 0) | (g > 1)).any()):
+    if not bool(((g >= 0) & (g <= 1)).all()):
         raise ValueError(f"gamma: expected values in [0, 1], got {g.tolist()}")
     g = g.reshape(-1, *([1] * (x.ndim - 1))) if g.ndim == 1 else g
     eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
@@ -85,7 +105,12 @@ def denoise(
 
     Returns:
         The `DescentResult` (`x`, per-sample `steps`, `nfe`, ...).
+
+    Raises:
+        TypeError: `field` is not an `EnergyField`, `x_noisy` not a floating tensor.
+        ValueError: an empty or non-finite `x_noisy`, or a bad `steps`/`lr`/`g_min`.
     """
+    x_noisy = check_finite_tensor("x_noisy", check_batch("x_noisy", x_noisy))
     descender = paper_descender(
         field, optimizer, lr=lr, steps=steps, g_min=g_min, momentum=momentum
     )

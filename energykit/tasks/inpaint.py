@@ -13,11 +13,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_floating
+from energykit._checks import check_batch, check_finite_tensor, check_shape
 from energykit.descent import DescentResult
 from energykit.descent.resolve import OptimizerSpec
 from energykit.fields import EnergyField
-from energykit.tasks.denoise import paper_descender
+from energykit.tasks.denoise import check_field, paper_descender
 
 
 class _Masked(EnergyField):
@@ -69,9 +69,43 @@ def inpaint(
 
     Returns:
         The `DescentResult`; its `x` equals `x` exactly on known entries.
+
+    Raises:
+        TypeError: `field` is not an `EnergyField`, or `x` is not a floating tensor.
+        ValueError: an empty batch, a mask that is not 0/1 or does not broadcast to `x`,
+            non-finite known entries, or `init` not shaped like `x`.
     """
-    x = check_floating("x", x)
-    m = torch.as_tensor(mask, device=x.device).to(x.dtype)
+    check_field(field)
+    x = check_batch("x", x)
+    known = _binary_mask(mask, x)
+    # Unknown entries are ignored: replaced before any check, so NaN there is fine.
+    x = check_finite_tensor("x", torch.where(known, x, torch.zeros_like(x)))
+    if init is None:
+        init = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    else:
+        init = check_shape("init", init, x.shape).to(device=x.device, dtype=x.dtype)
+        check_finite_tensor("init", torch.where(known, torch.zeros_like(init), init))
+    m = known.to(x.dtype)
+    x0 = torch.where(known, x, init)
+    descender = paper_descender(
+        _Masked(field), optimizer, lr=lr, steps=steps, g_min=g_min, momentum=momentum
+    )
+    result = descender.run(x0, inpaint_mask=m.contiguous(), **cond)
+    # Known entries exactly as given (the optimiser never moved them; this removes round-off).
+    return dataclasses.replace(result, x=torch.where(known, x, result.x))
+
+
+def _binary_mask(mask: object, x: Tensor) -> Tensor:
+    """The mask as a bool tensor of `x`'s shape (True = known).
+
+    Raises:
+        TypeError: `mask` cannot be read as a tensor.
+        ValueError: values other than 0/1, or a shape that does not broadcast to `x`.
+    """
+    try:
+        m = torch.as_tensor(mask, device=x.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"mask: expected a 0/1 tensor, got {type(mask).__name__}") from None
     try:
         m = torch.broadcast_to(m, x.shape)
     except RuntimeError:
@@ -79,16 +113,8 @@ def inpaint(
             f"mask: expected a shape broadcastable to x {tuple(x.shape)}, got {tuple(m.shape)}"
         ) from None
     if not bool(((m == 0) | (m == 1)).all()):
-        raise ValueError("mask: expected only 0 (fill) and 1 (known)")
-    if init is None:
-        init = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-    x0 = m * x + (1 - m) * init
-    descender = paper_descender(
-        _Masked(field), optimizer, lr=lr, steps=steps, g_min=g_min, momentum=momentum
-    )
-    result = descender.run(x0, inpaint_mask=m.contiguous(), **cond)
-    # Known entries exactly as given (the optimiser never moved them; this removes round-off).
-    return dataclasses.replace(result, x=m * x + (1 - m) * result.x)
+        raise ValueError("mask: expected only 0 (fill) and 1 (known), got other values")
+    return m == 1
 
 
 __all__ = ["inpaint"]

@@ -19,9 +19,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_floating
+from energykit._checks import check_batch, check_finite_tensor, check_int
 from energykit.fields import EnergyField, NoEnergyError
-from energykit.tasks.denoise import paper_descender
+from energykit.tasks.denoise import check_field, paper_descender
 
 #: The score names `ood_scores` accepts.
 OOD_METHODS = ("energy", "grad_norm", "descent_distance", "descent_steps")
@@ -50,9 +50,13 @@ def ood_scores(
 
     Raises:
         NoEnergyError: `"energy"` on an implicit field (the message names the alternatives).
-        ValueError: unknown `method`, or `"descent_steps"` without `g_min`.
+        TypeError: `field` is not an `EnergyField`, or `x` is not a floating tensor.
+        ValueError: unknown `method`, `"descent_steps"` without `g_min`, `steps < 1`, or an
+            empty or non-finite `x`.
     """
-    x = check_floating("x", x)
+    check_field(field)
+    x = check_finite_tensor("x", check_batch("x", x))
+    steps = check_int("steps", steps, minimum=1)
     if method not in OOD_METHODS:
         raise ValueError(f"ood_scores method: expected one of {OOD_METHODS}, got {method!r}")
     if method == "energy":
