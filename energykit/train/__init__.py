@@ -1,7 +1,7 @@
 """Training: typed configs, the `Trainer` (EMA, atomic checkpoints, exact resume), sampling."""
 
 from energykit.train.build import DataSource, build_data, build_net, build_objective, wrap_field
-from energykit.train.checkpoint import load_checkpoint, save_checkpoint
+from energykit.train.checkpoint import CorruptCheckpointError, load_checkpoint, save_checkpoint
 from energykit.train.config import (
     ConfigError,
     DataConfig,
@@ -16,20 +16,18 @@ from energykit.train.config import (
 )
 from energykit.train.ema import EMA
 from energykit.train.generate import Samples, default_lr, generate
-from energykit.train.trainer import (
-    NonFiniteLossError,
-    TrainedModel,
-    Trainer,
-    load_trained,
-)
+from energykit.train.guard import NonFiniteError, NonFiniteLossError
+from energykit.train.trainer import TrainedModel, Trainer, load_trained
 
 __all__ = [
     "EMA",
     "ConfigError",
+    "CorruptCheckpointError",
     "DataConfig",
     "DataSource",
     "LoopConfig",
     "NetConfig",
+    "NonFiniteError",
     "NonFiniteLossError",
     "ObjectiveConfig",
     "OptimConfig",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 
 class EMA(nn.Module):
@@ -25,11 +25,29 @@ class EMA(nn.Module):
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """Move the average toward `model`'s current weights."""
+    def update(self, model: nn.Module, skip: Tensor | None = None) -> None:
+        """Move the average toward `model`'s current weights (one foreach operation).
+
+        Args:
+            model: The trained model.
+            skip: A 0-d device tensor; where it is nonzero the update is a no-op (the
+                divergence guard's flag: a skipped training step must not move the EMA
+                either). Read on the device, so it costs no host sync.
+        """
         ema_params = dict(self.model.named_parameters())
-        for name, p in model.named_parameters():
-            ema_params[name].lerp_(p.detach(), 1.0 - self.decay)
+        names = [name for name, _ in model.named_parameters()]
+        targets: list[Tensor] = [ema_params[name] for name in names]
+        sources = [p.detach() for _, p in model.named_parameters()]
+        if skip is None:
+            torch._foreach_lerp_(targets, sources, 1.0 - self.decay)
+        else:
+            weight = (1.0 - skip.float()) * (1.0 - self.decay)
+            # A 0-d tensor weight (read on the device) is accepted since torch 2.6; the stubs
+            # do not list that overload yet.
+            torch._foreach_lerp_(targets, sources, weight)  # type: ignore[call-overload]
         ema_buffers = dict(self.model.named_buffers())
         for name, b in model.named_buffers():
-            ema_buffers[name].copy_(b)
+            if skip is None:
+                ema_buffers[name].copy_(b)
+            else:
+                ema_buffers[name].copy_(torch.where(skip > 0, ema_buffers[name], b))

@@ -1,4 +1,5 @@
-"""The training loop: EMA, atomic checkpoints, exact resume, NaN guard, JSONL logs, progress."""
+"""The training loop: EMA, atomic checksummed checkpoints, exact resume, divergence guard,
+JSONL logs, progress."""
 
 from __future__ import annotations
 
@@ -14,22 +15,26 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from energykit._io import UnreadableFileError, remove_stale_temps
 from energykit.fields import EnergyField
 from energykit.train.build import DataSource, build_all, build_net, build_objective, loss_target
-from energykit.train.checkpoint import load_checkpoint, save_checkpoint
+from energykit.train.checkpoint import (
+    intact_checkpoints,
+    load_checkpoint,
+    nonfinite_entries,
+    save_checkpoint,
+)
 from energykit.train.config import TrainConfig
 from energykit.train.distributed import any_true, barrier, gather, init_from_env
 from energykit.train.ema import EMA
+from energykit.train.guard import REMEDY, DivergenceGuard, NonFiniteError, kept_note
+from energykit.train.resume import trajectory_differences, trim_log
 
 #: Seeds of rank r are the single-process seeds plus r times this.
 RANK_SEED_STRIDE = 1_000_003
 
 #: Marks files written by `Trainer`; `load_trained` refuses anything else.
 CHECKPOINT_FORMAT = "energykit.trainer/1"
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the message names the step."""
 
 
 @dataclass
@@ -65,6 +70,12 @@ def load_trained(path: str | Path, map_location: str | torch.device = "cpu") -> 
             f"(format {CHECKPOINT_FORMAT!r}), got format {payload.get('format')!r}"
         )
     cfg = TrainConfig.from_dict(payload["config"])
+    bad = nonfinite_entries(payload["ema"])
+    if bad:
+        raise ValueError(
+            f"checkpoint {str(path)!r}: the EMA weights hold NaN/inf ({', '.join(bad[:5])}); "
+            "load an earlier checkpoint"
+        )
     shape = tuple(payload["shape"])
     classes = payload["num_classes"]
     net = build_net(cfg.net, cfg.objective, shape, classes)
@@ -85,14 +96,21 @@ class Trainer:
     from a second generator on the training device, and takes one optimiser step; the EMA is
     updated after it. Both generators, the torch RNG, model, EMA and optimiser are in every
     checkpoint, so stopping at step k and resuming gives the same weights, bit for bit, as
-    an uninterrupted run (on CPU; GPU kernels may be non-deterministic).
+    an uninterrupted run (on CPU; GPU kernels may be non-deterministic). A resume refuses a
+    config that would change the trajectory (`energykit.train.resume`).
+
+    A step whose loss or gradients are NaN/inf is never applied (`energykit.train.guard`,
+    checked on the device); the next log, evaluation or checkpoint step raises
+    `NonFiniteError` and nothing non-finite is ever saved.
 
     Args:
         config: What to train.
         out: Run directory for `last.pt`, `log.jsonl` and `config.json`; `None` keeps
             everything in memory (no checkpoints).
         progress: Show a tqdm progress bar (when tqdm is installed).
-        resume: Continue from `out/last.pt` when it exists.
+        resume: `True`: continue from `out/last.pt` when it exists; `False`: start afresh
+            (overwriting the run's checkpoints); a path: continue from that checkpoint, e.g.
+            `out/step_0002000.pt` when `last.pt` is damaged.
         evaluate: `f(trainer) -> dict` called every `train.eval_every` steps and at the end
             (when `eval_every > 0`); its numbers go to the log. Default: sample the EMA model
             with the recipe's sampler and score it (`energykit.train.evaluate`).
@@ -104,7 +122,7 @@ class Trainer:
         out: str | Path | None = None,
         *,
         progress: bool = True,
-        resume: bool = True,
+        resume: bool | str | Path = True,
         evaluate: Callable[[Trainer], dict[str, Any]] | None = None,
     ) -> None:
         self.config = config
@@ -161,18 +179,61 @@ class Trainer:
         self.noise_gen = torch.Generator(device=self.device).manual_seed(t.seed + 1 + offset)
         self.step = 0
         self.history: list[dict[str, Any]] = []
-        if self.out is not None and resume and (self.out / "last.pt").is_file():
-            self.load(self.out / "last.pt")
+        self.guard = DivergenceGuard(self.device)
+        #: Step of the newest checkpoint this run wrote or resumed from.
+        self.saved_step: int | None = None
+        if self.out is not None and self.dist.is_main:
+            remove_stale_temps(self.out)  # left by a process killed while saving
+        source = self._resume_source(resume)
+        if source is not None:
+            self._resume(source)
+        if self.step > t.steps:
+            raise ValueError(
+                f"train.steps: expected at least the checkpoint's step {self.step} (resuming "
+                f"from {str(source)!r}), got {t.steps}; raise train.steps to train further"
+            )
 
     # -- set-up ---------------------------------------------------------------------------
     def _build_optimizer(self) -> torch.optim.Optimizer:
+        """The optimiser, fused where the device supports it: a fused step reads the
+        divergence flag on the device (`found_inf`) and is a no-op when it is set."""
         o = self.config.optim
-        params = self.model.parameters()
-        if o.name == "adamw":
-            return torch.optim.AdamW(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
-        if o.name == "adam":
-            return torch.optim.Adam(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
-        return torch.optim.SGD(params, lr=o.lr, weight_decay=o.weight_decay)
+        cls: Any = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}.get(o.name)
+        kw: dict[str, Any] = {"lr": o.lr, "weight_decay": o.weight_decay}
+        if cls is None:
+            cls = torch.optim.SGD
+        else:
+            kw["betas"] = o.betas
+        self.fused = not self.sharded and self.device.type in ("cpu", "cuda")
+        if self.fused:
+            try:
+                return cls(self.model.parameters(), fused=True, **kw)
+            except (RuntimeError, ValueError):  # e.g. parameters of an unsupported dtype
+                self.fused = False
+        return cls(self.model.parameters(), **kw)
+
+    def _resume_source(self, resume: bool | str | Path) -> Path | None:
+        if isinstance(resume, (str, Path)):
+            return Path(resume)
+        if not isinstance(resume, bool):
+            raise TypeError(f"Trainer resume: expected a bool or a path, got {type(resume)}")
+        last = None if self.out is None else self.out / "last.pt"
+        return last if resume and last is not None and last.exists() else None
+
+    def _resume(self, path: Path) -> None:
+        """`load(path)`; a damaged file is refused with the intact checkpoints beside it."""
+        try:
+            self.load(path)
+        except UnreadableFileError as err:
+            intact = [f"{p} (step {k})" for k, p in intact_checkpoints(path.parent) if p != path]
+            hint = (
+                f"intact checkpoints: {', '.join(intact[:5])}; resume from one with "
+                f"`energykit train RECIPE --out {self.out or path.parent} --resume-from PATH` "
+                "(API: Trainer(config, out, resume=PATH)), or start over with --fresh"
+                if intact
+                else "no intact checkpoint beside it; start over with --fresh (resume=False)"
+            )
+            raise UnreadableFileError(f"{err}. {hint}") from None
 
     @property
     def num_classes(self) -> int | None:
@@ -243,15 +304,31 @@ class Trainer:
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write a checkpoint atomically (default `out/last.pt`). Under torchrun every rank
-        must call it (the RNG states are gathered); rank 0 writes."""
+        must call it (the RNG states are gathered); rank 0 writes.
+
+        Raises:
+            NonFiniteError: a step was non-finite, or a weight, EMA or optimiser value is;
+                nothing is written and the previous checkpoint stays as it was.
+        """
         if path is None:
             if self.out is None:
                 raise ValueError("Trainer.save: no path given and the trainer has no out dir")
             path = self.out / "last.pt"
+        self.guard.raise_if_tripped(self.saved_step)
         state = self.state_dict()
+        bad = nonfinite_entries({k: state[k] for k in ("model", "ema", "optimizer")})
+        if any_true(bool(bad), self.dist):
+            kept = kept_note(self.saved_step)
+            raise NonFiniteError(
+                f"training diverged by step {self.step}: the weights hold NaN or infinite "
+                f"values ({', '.join(bad[:3]) or 'on another rank'}); {str(path)!r} was not "
+                f"written{kept}. Remedy: {REMEDY}"
+            )
         if self.dist.is_main:
             save_checkpoint(state, path)
         barrier(self.dist)
+        if Path(path).name == "last.pt" or self.saved_step is None:
+            self.saved_step = self.step
         return Path(path)
 
     def load(self, path: str | Path) -> None:
@@ -262,13 +339,20 @@ class Trainer:
         # Normalise through the dataclasses, so keys added since the file was written compare
         # equal to their defaults.
         saved = TrainConfig.from_dict(payload["config"]).to_dict()
-        mine = self.config.to_dict()
-        for section in ("data", "net", "objective", "optim"):
-            if saved[section] != mine[section]:
-                raise ValueError(
-                    f"checkpoint {str(path)!r}: its {section} config {saved[section]} differs "
-                    f"from this run's {mine[section]}; resume with the same recipe"
-                )
+        differences = trajectory_differences(saved, self.config.to_dict())
+        if differences:
+            raise ValueError(
+                f"checkpoint {str(path)!r}: this run's config differs from the checkpoint's in "
+                f"keys that change the training trajectory: {'; '.join(differences)}. Resume "
+                "with the checkpoint's values, or start a new run with --fresh (resume=False) "
+                "or another --out"
+            )
+        saved_world = int(payload.get("world_size", 1))
+        if saved_world != self.dist.world_size:
+            raise ValueError(
+                f"checkpoint {str(path)!r}: written by {saved_world} process(es); exact resume "
+                f"needs the same world size, this run has {self.dist.world_size}"
+            )
         if self.sharded:
             from energykit.train.fsdp import load_full_state
 
@@ -278,12 +362,8 @@ class Trainer:
             self.model.load_state_dict(payload["model"])
             self.ema.model.load_state_dict(payload["ema"])
             self.optimizer.load_state_dict(payload["optimizer"])
-        saved_world = int(payload.get("world_size", 1))
-        if saved_world != self.dist.world_size:
-            raise ValueError(
-                f"checkpoint {str(path)!r}: written by {saved_world} process(es); exact resume "
-                f"needs the same world size, this run has {self.dist.world_size}"
-            )
+            for group in self.optimizer.param_groups:  # older files: not fused
+                group["fused"], group["foreach"] = self.fused or None, None
         rng = payload.get("rng_ranks", [payload["rng"]])[self.dist.rank]
         torch.set_rng_state(rng["torch"].cpu())
         self.data_gen.set_state(rng["data"].cpu())
@@ -291,47 +371,49 @@ class Trainer:
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
         self.step = int(payload["step"])
+        self.saved_step = self.step
 
     # -- the loop -------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
         """One optimiser step over `train.grad_accum` micro-batches; returns the mean loss, and
         the gradient norm on logged steps (every step when clipping, which computes it anyway).
 
-        Raises:
-            NonFiniteLossError: the loss is NaN or infinite (nothing is updated).
+        A step whose loss or gradients are NaN/inf leaves the weights, the optimiser state and
+        the EMA untouched, and so does every step after it; the check runs on the device and
+        is read back by `fit` at log, evaluation and checkpoint steps (`NonFiniteError`).
         """
         cfg = self.config
         accum = cfg.train.grad_accum
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        total = 0.0
+        total = torch.zeros((), device=self.device)
         for i in range(accum):
             with self._no_sync(last=i == accum - 1):
                 loss = self._micro_loss()
-                total += float(loss.detach())
+                total += loss.detach()
                 (loss / accum).backward()
-        value = total / accum
-        if any_true(not math.isfinite(value), self.dist):
-            self.optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteLossError(
-                f"training loss is {value} (rank {self.dist.rank}) at step {self.step + 1}; "
-                "stopping without updating "
-                "(the last checkpoint is kept). Lower optim.lr or set optim.grad_clip."
-            )
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        flag = self.guard.check(self.step + 1, total, grads)
+        if self.sharded:  # each rank saw only its gradient shard
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
         clip = cfg.optim.grad_clip
-        stats = {"loss": value}
+        stats: dict[str, float] = {}
         if clip is not None:
-            stats["grad_norm"] = _scalar(
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-            )
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            stats["grad_norm"] = _scalar(norm)
         elif cfg.train.log_every and (self.step + 1) % cfg.train.log_every == 0:
             # Only on logged steps: the norm costs a pass over the gradients and a device sync.
-            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
             stats["grad_norm"] = _scalar(torch.nn.utils.get_total_norm(grads))
-        self.optimizer.step()
-        self.ema.update(self.model)
+        if self.fused:  # no-op on the device when the flag is set (GradScaler's protocol)
+            self.optimizer.found_inf = flag  # type: ignore[attr-defined]
+            self.optimizer.grad_scale = None  # type: ignore[attr-defined]
+            self.optimizer.step()
+            self.ema.update(self.model, skip=flag)
+        elif not self.guard.tripped():  # one host sync, only without a fused optimiser
+            self.optimizer.step()
+            self.ema.update(self.model)
         self.step += 1
-        return stats
+        return {"loss": float(total) / accum, **stats}
 
     def _no_sync(self, last: bool) -> Any:
         """Skip the gradient all-reduce on all but the last micro-batch of a step."""
@@ -370,15 +452,22 @@ class Trainer:
     def fit(self, until: int | None = None) -> list[dict[str, Any]]:
         """Train up to step `until` (default `train.steps`); returns the log records.
 
-        Checkpoints go to `out/last.pt` every `train.ckpt_every` steps and at the end; a
-        non-finite loss raises `NonFiniteLossError` and leaves the last checkpoint as it was.
+        Checkpoints go to `out/last.pt` every `train.ckpt_every` steps and at the end. A
+        non-finite step is not applied, and the next log, evaluation or checkpoint step raises
+        `NonFiniteError`, leaving the last checkpoint as it was. Log records of steps after
+        the resumed one (redone now) are dropped from `log.jsonl` first.
         """
         t = self.config.train
         until = t.steps if until is None else until
+        if until < self.step:
+            raise ValueError(
+                f"Trainer.fit until: expected at least the current step {self.step}, got {until}"
+            )
         log = None
         if self.out is not None and self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+            trim_log(self.out / "log.jsonl", self.step)
             log = (self.out / "log.jsonl").open("a")
         bar = _progress(self.progress and self.dist.is_main, initial=self.step, total=until)
         start, start_step = time.perf_counter(), self.step
@@ -401,6 +490,7 @@ class Trainer:
                     self.history.append(record)
                     if log is not None:
                         _write(log, record)
+                    self.guard.raise_if_tripped(self.saved_step)  # the host waits here anyway
                 if t.eval_every and self.step % t.eval_every == 0:
                     self._run_eval(log)
                 if self.out is not None:
@@ -408,6 +498,7 @@ class Trainer:
                         self.save()
                     if t.keep_every and self.step % t.keep_every == 0:
                         self.save(self.out / f"step_{self.step:07d}.pt")
+            self.guard.raise_if_tripped(self.saved_step)
             if self.evaluate is not None and not (t.eval_every and self.step % t.eval_every == 0):
                 self._run_eval(log)
             if self.out is not None:
@@ -420,6 +511,7 @@ class Trainer:
         return self.history
 
     def _run_eval(self, log: Any) -> None:
+        self.guard.raise_if_tripped(self.saved_step)
         if self.evaluate is None or not self.dist.is_main:
             return
         record = {"step": self.step, "eval": self.evaluate(self)}
@@ -435,8 +527,19 @@ def _scalar(t: Tensor) -> float:
 
 
 def _write(log: Any, record: dict[str, Any]) -> None:
-    log.write(json.dumps(record) + "\n")
+    """One JSON line; NaN and infinities become `null` (JSON has no such numbers)."""
+    log.write(json.dumps(_json_safe(record), allow_nan=False) + "\n")
     log.flush()
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _progress(enabled: bool, *, initial: int, total: int) -> Any:
