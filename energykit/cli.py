@@ -102,6 +102,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             "batch": args.batch,
             "cfg_scale": args.cfg_scale,
             "cfg_channels": args.cfg_channels,
+            "nonfinite": args.nonfinite,
         }.items()
         if v is not None
     }
@@ -323,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=int, help="samples per forward pass")
     s.add_argument("--cfg-scale", type=float, help="classifier-free guidance weight")
     s.add_argument("--cfg-channels", type=int, help="guide only the first k channels")
+    s.add_argument("--nonfinite", choices=["raise", "freeze"], help="on NaN/inf: raise or freeze")
     s.add_argument("--vae", help="decode latents with this AutoencoderKL (folder or cached id)")
     s.add_argument("--png-dir", help="also write every image as a PNG here")
     s.add_argument(

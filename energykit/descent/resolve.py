@@ -71,18 +71,70 @@ def resolve_optimizer(spec: OptimizerSpec) -> OptimizerFactory:
         raise ValueError(
             f"optimizer: unknown name {spec!r}; expected one of {available_optimizers()}"
         )
+    if inspect.isclass(spec) and not issubclass(spec, Optimizer):
+        raise TypeError(
+            "optimizer: expected a torch.optim.Optimizer class, a factory, or a name, got the "
+            f"class {spec.__module__}.{spec.__qualname__} (not an Optimizer subclass)"
+        )
+    if isinstance(spec, Optimizer):
+        raise TypeError(
+            "optimizer: expected a torch.optim.Optimizer class, a factory, or a name, got an "
+            f"instance of {type(spec).__name__}; pass the class (the Descender builds one "
+            "optimiser per run over the samples)"
+        )
     if callable(spec):
         return spec
     raise TypeError(
-        f"optimizer: expected an Optimizer class, a factory or a name, got {type(spec).__name__}"
+        "optimizer: expected a torch.optim.Optimizer class, a factory, or a name, got "
+        f"{type(spec).__name__} {spec!r}"
     )
+
+
+def _name(factory: OptimizerFactory) -> str:
+    return getattr(factory, "__name__", type(factory).__name__)
+
+
+def check_optimizer_kwargs(
+    factory: OptimizerFactory, lr: float | None, kwargs: dict[str, Any]
+) -> None:
+    """Require every keyword (and `lr` when given) to be accepted by `factory`.
+
+    Factories whose signature cannot be read or that take `**kwargs` are not checked here;
+    their own error surfaces when the optimiser is built.
+
+    Raises:
+        TypeError: A keyword the optimiser does not take; the message names it and lists the
+            keywords it does take.
+    """
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    named = [p.name for p in params[1:] if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    given = ([] if lr is None else ["lr"]) + list(kwargs)
+    for key in given:
+        if key not in named:
+            what = "lr" if key == "lr" and key not in kwargs else f"optimizer keyword {key!r}"
+            raise TypeError(f"{what}: {_name(factory)} does not accept {key!r}; it accepts {named}")
 
 
 def build_optimizer(
     factory: OptimizerFactory, x: Tensor, lr: float | None, kwargs: dict[str, Any]
 ) -> Optimizer:
-    """Build the optimiser over the single parameter `x` and check what came back."""
-    opt = factory([x], **kwargs) if lr is None else factory([x], lr=lr, **kwargs)
+    """Build the optimiser over the single parameter `x` and check what came back.
+
+    Raises:
+        TypeError, ValueError: The optimiser refused its settings (the message names it and
+            what it was given), or the factory returned something else than an `Optimizer`.
+    """
+    settings = dict(kwargs) if lr is None else {"lr": lr, **kwargs}
+    try:
+        opt = factory([x], **settings)
+    except (TypeError, ValueError) as err:
+        kind = TypeError if isinstance(err, TypeError) else ValueError
+        raise kind(f"optimizer {_name(factory)}({settings}): {err}") from err
     if not isinstance(opt, Optimizer):
         raise TypeError(
             f"optimizer: the factory must return a torch.optim.Optimizer, got {type(opt).__name__}"

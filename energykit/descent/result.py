@@ -15,10 +15,15 @@ class DescentResult:
         x: Final samples $x_N$, shape `(B, *shape)` (for NAG-GD, Algorithm 2's $x_N$,
             not a look-ahead point).
         steps: Updates applied to each sample, `(B,)` int64.
-        nfe: Field evaluations spent on each sample, `(B,)` int64. A sample that stops when
-            its gradient is small costs one evaluation more than its steps.
+        nfe: Field evaluations spent on each sample, `(B,)` int64: every call of the
+            optimiser's closure counts (LBFGS calls it several times per step). A sample that
+            stops when its gradient is small costs one evaluation more than its steps.
         grad_norm: Norm of the last gradient evaluated for each sample, `(B,)`.
         converged: Whether each sample stopped on `g_min`, `(B,)` bool.
+        failed: Whether each sample was frozen because the field returned NaN/inf for it or
+            its update overflowed, `(B,)` bool; all `False` unless the `Descender` was built
+            with `nonfinite="freeze"` (the default raises instead). A failed sample's `x` is
+            its last finite iterate, not a sample of the model: filter it out.
         trajectory: With `record=True`, the samples after each step, `(steps + 1, B, *shape)`
             starting with $x_0$; otherwise `None`.
     """
@@ -28,12 +33,18 @@ class DescentResult:
     nfe: Tensor
     grad_norm: Tensor
     converged: Tensor
+    failed: Tensor
     trajectory: Tensor | None = None
 
     @property
     def nfe_total(self) -> int:
         """Field evaluations summed over the batch (rows passed to the field)."""
         return int(self.nfe.sum())
+
+    @property
+    def n_failed(self) -> int:
+        """Number of samples frozen on a non-finite value (`nonfinite="freeze"`)."""
+        return int(self.failed.sum())
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,8 @@ class DescentStep:
         grad: Gradient evaluated this step, zero for rows not evaluated, `(B, *shape)`.
         grad_norm: Its norm per sample, `(B,)`.
         active: Rows evaluated this step, `(B,)` bool.
-        converged: Rows stopped so far, `(B,)` bool.
+        converged: Rows stopped on `g_min` so far, `(B,)` bool.
+        failed: Rows frozen on a non-finite value so far, `(B,)` bool.
     """
 
     step: int
@@ -55,3 +67,4 @@ class DescentStep:
     grad_norm: Tensor
     active: Tensor
     converged: Tensor
+    failed: Tensor

@@ -189,6 +189,10 @@ class SampleConfig:
             models only).
         cfg_channels: Guide only the first k channels (the reference EqM code guides 3 of
             the 4 latent channels); `None` guides all.
+        nonfinite: Descent only. `raise`: a NaN/inf from the model stops the run with an
+            error. `freeze`: the samples it hits are frozen at their last finite iterate, the
+            rest of the batch carries on, and the samples file lists them
+            (`failed_indices`, `failed_count` in its metadata).
     """
 
     sampler: str = "nag"
@@ -202,6 +206,7 @@ class SampleConfig:
     batch: int = 1000
     cfg_scale: float = 1.0
     cfg_channels: int | None = None
+    nonfinite: Literal["raise", "freeze"] = "raise"
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from energykit._checks import check_int, check_real
 from energykit.descent import Descender
 from energykit.fields import EnergyField, Guided
 from energykit.flows import guided_velocity, integrate
@@ -35,6 +37,9 @@ class Samples:
         steps: Per-sample steps `(n,)` (descent), or `None` for ODE samplers.
         seconds: Wall time of the sampling loop.
         y: Class labels the samples were drawn for, or `None`.
+        failed: Per-sample `(n,)` bool, the samples frozen on a NaN/inf (descent with
+            `cfg.nonfinite="freeze"`; their `x` is the last finite iterate, not a sample of
+            the model), or `None` for ODE samplers.
     """
 
     x: Tensor
@@ -42,6 +47,7 @@ class Samples:
     steps: Tensor | None
     seconds: float
     y: Tensor | None = None
+    failed: Tensor | None = None
 
     @property
     def nfe_mean(self) -> float:
@@ -76,8 +82,16 @@ def generate(
         label_offset: Index of the first sample in a larger, sharded draw.
         field: For EqM kinds, descend on this field instead of the one `kind` wraps `net` in
             (e.g. a reference checkpoint from `energykit.interop.load_reference_eqm`).
+        **overrides: `SampleConfig` fields to replace, e.g. `n=16`.
+
+    Raises:
+        TypeError: `cfg` is not a `SampleConfig`, an override is not one of its fields, or a
+            setting has the wrong type.
+        ValueError: a setting out of range (`n`, `batch`, `steps` < 1, `lr_scale` <= 0,
+            negative `label_offset`, `num_classes` < 1, a bad `shape`), a sampler that does
+            not suit `kind`, or `nonfinite="freeze"` with an ODE sampler.
     """
-    cfg = SampleConfig(**{**cfg.__dict__, **overrides})
+    cfg = _settings(cfg, overrides)
     fm = is_flow_matching(kind)
     if fm != (cfg.sampler in ("euler", "heun")):
         raise ValueError(
@@ -85,6 +99,12 @@ def generate(
             f"{'euler or heun' if fm else 'a descent optimiser (gd, nag, adam, ...)'}, "
             f"got {cfg.sampler!r}"
         )
+    if fm and cfg.nonfinite != "raise":
+        raise ValueError(
+            f"nonfinite: {cfg.nonfinite!r} applies to descent samplers; the ODE sampler "
+            f"{cfg.sampler!r} supports only 'raise'"
+        )
+    _check_draw(shape, num_classes, label_offset)
     gen = torch.Generator().manual_seed(cfg.seed)
     x0 = torch.randn((cfg.n, *shape), generator=gen).to(device)
     y = None
@@ -101,7 +121,7 @@ def generate(
     if fm and guide:
         assert num_classes is not None
         velocity = guided_velocity(net, cfg.cfg_scale, num_classes, channels=channels)
-    outs, steps, nfe = [], [], 0
+    outs, steps, failed, nfe = [], [], [], 0
     t0 = time.perf_counter()
     for start in range(0, cfg.n, cfg.batch):
         chunk = slice(start, start + cfg.batch)
@@ -133,10 +153,12 @@ def generate(
                 lr=lr,
                 steps=cfg.steps,
                 g_min=cfg.g_min,
+                nonfinite=cfg.nonfinite,
                 **extra,
             ).run(x0[chunk], **cond)
             outs.append(result.x)
             steps.append(result.steps)
+            failed.append(result.failed)
             nfe += result.nfe_total
     seconds = time.perf_counter() - t0
     return Samples(
@@ -145,4 +167,33 @@ def generate(
         steps=torch.cat(steps) if steps else None,
         seconds=seconds,
         y=y,
+        failed=torch.cat(failed) if failed else None,
     )
+
+
+def _settings(cfg: SampleConfig, overrides: dict[str, Any]) -> SampleConfig:
+    """`cfg` with `overrides` applied, its counts and modes checked (the rest is checked by
+    the `Descender` or the ODE sampler)."""
+    if not isinstance(cfg, SampleConfig):
+        raise TypeError(f"generate cfg: expected a SampleConfig, got {type(cfg).__name__}")
+    known = [f.name for f in dataclasses.fields(SampleConfig)]
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise TypeError(f"generate: unknown setting {unknown[0]!r}; expected one of {known}")
+    cfg = dataclasses.replace(cfg, **overrides)
+    for key in ("n", "batch", "steps"):
+        check_int(key, getattr(cfg, key), minimum=1)
+    check_real("lr_scale", cfg.lr_scale, minimum=0.0, strict=True)
+    if cfg.nonfinite not in ("raise", "freeze"):
+        raise ValueError(f"nonfinite: expected 'raise' or 'freeze', got {cfg.nonfinite!r}")
+    return cfg
+
+
+def _check_draw(shape: tuple[int, ...], num_classes: int | None, label_offset: int) -> None:
+    if not isinstance(shape, (tuple, list)) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
+    ):
+        raise ValueError(f"shape: expected a tuple of positive ints (one sample), got {shape!r}")
+    if num_classes is not None:
+        check_int("num_classes", num_classes, minimum=1)
+    check_int("label_offset", label_offset, minimum=0)

@@ -13,6 +13,12 @@ File formats:
 - `.npz` with a VAE (latent models): ADM's layout, `arr_0` uint8 `(n, H, W, 3)` images
   and `arr_1` int64 labels (what the ADM / guided-diffusion evaluation suite reads), plus
   `meta`.
+
+Failed samples (`sample.nonfinite="freeze"`, `energykit sample --nonfinite freeze`): a sample
+the model turned NaN/inf is frozen at its last finite iterate instead of losing its batch. It
+is still written, at its place, but it is not a sample of the model. The metadata lists them:
+`failed_indices` (sorted positions in the file, i.e. in the global order) and `failed_count`;
+the summary returned by `sample_to_file` carries the same two keys.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import math
 import shutil
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -135,7 +142,11 @@ def sample_to_file(
         progress: Print a line per batch to stderr.
 
     Returns:
-        On rank 0 a summary (`n`, `nfe_mean`, `seconds`, `steps_mean`, `out`); `None` elsewhere.
+        On rank 0 a summary (`n`, `nfe_mean`, `seconds`, `steps_mean`, `out`,
+        `failed_count`, `failed_indices`); `None` elsewhere.
+
+    Warns:
+        RuntimeWarning: some samples failed (only with `cfg.nonfinite="freeze"`).
     """
     dist = dist or DistInfo()
     out = Path(out)
@@ -177,6 +188,7 @@ def sample_to_file(
         record: dict[str, Any] = {"nfe": s.nfe_total, "seconds": s.seconds}
         record["y"] = None if s.y is None else s.y.cpu()
         record["steps"] = None if s.steps is None else s.steps.cpu()
+        record["failed"] = [] if s.failed is None else _failed_indices(s.failed, j * cfg.batch)
         if decode is not None:
             record["images"] = decode(s.x).permute(0, 2, 3, 1).cpu()
         else:
@@ -198,11 +210,14 @@ def sample_to_file(
     if len(x) != cfg.n:
         raise RuntimeError(f"sample: joined {len(x)} samples, expected {cfg.n}")
     nfe = sum(r["nfe"] for r in records)
+    failed = sorted(i for r in records for i in r.get("failed", []))
     summary: dict[str, Any] = {
         "n": cfg.n,
         "nfe_mean": nfe / cfg.n,
         "seconds": sum(r["seconds"] for r in records),
         "out": str(out),
+        "failed_count": len(failed),
+        "failed_indices": failed,
     }
     meta: dict[str, Any] = {
         "nfe_total": nfe,
@@ -211,7 +226,17 @@ def sample_to_file(
         "kind": model.kind,
         "sampler": dict(cfg.__dict__),
         "world_size": dist.world_size,
+        "failed_count": len(failed),
+        "failed_indices": failed,
     }
+    if failed:
+        warnings.warn(
+            f"sample: {len(failed)} of {cfg.n} samples hit NaN/inf and were frozen at their "
+            f"last finite iterate (indices {failed[:10]}{' ...' if len(failed) > 10 else ''}; "
+            f"all in {str(out)!r} metadata 'failed_indices')",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     labels = None if records[0]["y"] is None else torch.cat([r["y"] for r in records])
     if records[0]["steps"] is not None:
         steps = torch.cat([r["steps"] for r in records])
@@ -232,6 +257,12 @@ def sample_to_file(
         save_samples(out, payload)
     shutil.rmtree(parts, ignore_errors=True)
     return summary
+
+
+def _failed_indices(failed: Tensor, offset: int) -> list[int]:
+    """Global indices of a batch's failed samples: `failed` `(B,)` bool, batch starting at
+    `offset`."""
+    return [offset + int(i) for i in failed.nonzero().flatten().tolist()]
 
 
 __all__ = [

@@ -35,7 +35,8 @@ def test_x0_must_be_floating_and_finite():
         ({"lr": float("inf")}, "lr: expected a finite number, got inf"),
         ({"lr": float("nan")}, "lr: expected a finite number"),
         ({"steps": 0}, "steps: expected an int >= 1, got 0"),
-        ({"g_min": -1.0}, "g_min: expected a number >= 0.0, got -1.0"),
+        ({"g_min": -1.0}, "g_min: expected a number > 0.0, got -1.0"),
+        ({"g_min": 0.0}, "g_min: expected a number > 0.0, got 0.0"),
     ],
 )
 def test_bad_settings(kwargs, message):

@@ -1,0 +1,79 @@
+"""Checks of what a `Descender` is given: settings at construction, starting points at `run`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, cast
+
+import torch
+from torch import Tensor
+
+from energykit._checks import check_cond_batch, check_finite_tensor, check_floating
+from energykit.fields.base import EnergyField
+
+#: What a `Descender` does when the field returns NaN/inf for a sample (see `Descender`).
+NonFinite = Literal["raise", "freeze"]
+NONFINITE_MODES: tuple[str, ...] = ("raise", "freeze")
+
+
+def check_nonfinite(value: object) -> NonFinite:
+    """Require one of `NONFINITE_MODES`."""
+    if not isinstance(value, str) or value not in NONFINITE_MODES:
+        raise ValueError(f"nonfinite: expected one of {list(NONFINITE_MODES)}, got {value!r}")
+    return cast(NonFinite, value)
+
+
+def check_flag(name: str, value: object) -> bool:
+    """Require a real bool (`1`, `"no"` and `None` are refused)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_callback(value: object) -> Callable[..., None] | None:
+    """Require a callable or `None`."""
+    if value is not None and not callable(value):
+        raise TypeError(
+            f"callback: expected a callable f(step: DescentStep) or None, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    return cast("Callable[..., None] | None", value)
+
+
+def check_x0(field: EnergyField, x0: object, cond: dict[str, Any]) -> Tensor:
+    """Require floating, finite, non-empty starting points that suit `field` and `cond`.
+
+    Args:
+        field: The landscape; its floating-point parameters fix the dtype and device `x0`
+            needs (skipped under autocast, which casts on its own).
+        x0: Starting points, `(B, *shape)`.
+        cond: Conditioning; batched tensors must have `B` rows.
+
+    Raises:
+        TypeError: `x0` is not a floating tensor, or its dtype differs from the field's.
+        ValueError: `x0` is empty, non-finite, on another device than the field, or `cond`
+            has another batch size.
+    """
+    x = check_floating("x0", x0)
+    if x.shape[0] == 0 or x.numel() == 0:
+        raise ValueError(f"x0: expected at least one sample, got shape {tuple(x.shape)}")
+    _check_like_field(field, x)
+    check_finite_tensor("x0", x)
+    check_cond_batch(x, cond)
+    return x
+
+
+def _check_like_field(field: EnergyField, x: Tensor) -> None:
+    param = next((p for p in field.parameters() if p.is_floating_point()), None)
+    if param is None:
+        return
+    if param.device != x.device:
+        raise ValueError(
+            f"x0: on device {x.device}, but the field's parameters are on {param.device}; "
+            f"move x0 with x0.to({str(param.device)!r}) (or the field with field.to(...))"
+        )
+    if param.dtype != x.dtype and not torch.is_autocast_enabled(x.device.type):
+        raise TypeError(
+            f"x0: dtype {x.dtype} does not match the field's parameters ({param.dtype}); "
+            f"cast x0 with x0.to({param.dtype}) (or the field with field.to({x.dtype}))"
+        )
