@@ -327,7 +327,8 @@ def test_cli_refuses_degenerate_files_with_one_line(
 
 def test_a_genuine_reference_file_with_its_namespace_loads(genuine: dict[str, Path]) -> None:
     field = load_reference_eqm(genuine["reference"], num_heads=2)
-    net = field.net.net  # ImplicitField(Negated(DiT))
+    net: Any = field.net
+    net = net.net  # ImplicitField(Negated(DiT))
     with torch.serialization.safe_globals([argparse.Namespace]):
         want = torch.load(genuine["reference"], weights_only=True)["ema"]
     for k, v in net.state_dict().items():

@@ -129,7 +129,7 @@ CASES = [
         id="wrong-shapes-kwargs",
     ),
     pytest.param(
-        lambda tmp: load_reference_eqm(_state(), ebm="cosine", num_heads=HEADS),
+        lambda tmp: load_reference_eqm(_state(), ebm="cosine", num_heads=HEADS),  # type: ignore[arg-type]
         ValueError,
         "ebm: expected 'none', 'dot' or 'l2', got 'cosine'",
         id="unknown-ebm",
@@ -271,7 +271,8 @@ def test_bad_reference_input_is_refused_with_one_clear_line(
 def test_a_good_state_dict_still_loads_and_is_not_changed() -> None:
     state = {f"module.{k}": v for k, v in _state().items()}
     field = load_reference_eqm(state, num_heads=HEADS)
-    net = field.net.net  # ImplicitField(Negated(DiT))
+    net: Any = field.net
+    net = net.net  # ImplicitField(Negated(DiT))
     for k, v in net.state_dict().items():
         torch.testing.assert_close(v, state[f"module.{k}"], rtol=0, atol=0)
 
