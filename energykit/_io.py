@@ -116,10 +116,13 @@ def load_torch(
         found = _FORBIDDEN.search(str(err))
         detail = f" ({found.group(1)})" if found else ""
         raise UnreadableFileError(
-            f"{what} {str(path)!r}: refused: the file holds objects other than tensors and plain "
-            f"containers{detail}; energykit never runs code from a file"
+            f"{what} {str(path)!r}: refused: not a weights-only torch file (it asks to build "
+            f"objects other than tensors and plain containers{detail}); energykit never runs "
+            "code from a file"
         ) from None
-    except (RuntimeError, EOFError, KeyError, ValueError, OSError, zipfile.BadZipFile) as err:
+    except Exception as err:  # garbage makes the unpickler raise almost anything
+        if isinstance(err, (FileNotFoundError, PermissionError, IsADirectoryError)):
+            raise
         first = str(err).strip().split(". ")[0].splitlines()[0][:120] if str(err).strip() else ""
         if isinstance(err, KeyError) or not first:
             first = "unrecognised content"
@@ -145,7 +148,11 @@ def load_npz(path: str | Path, *, what: str) -> dict[str, Any]:
                 raise ValueError("a single .npy array, not an .npz archive")
             return {k: f[k] for k in f.files}
     except ValueError as err:
-        reason = "it holds pickled objects" if "allow_pickle" in str(err) else str(err)
+        reason = (
+            "not an .npz archive of plain arrays (reading it would need unpickling)"
+            if "allow_pickle" in str(err)
+            else str(err)
+        )
         raise UnreadableFileError(
             f"{what} {str(path)!r}: refused: {reason}; energykit never runs code from a file"
         ) from None

@@ -233,7 +233,7 @@ class Trainer:
                 if intact
                 else "no intact checkpoint beside it; start over with --fresh (resume=False)"
             )
-            raise UnreadableFileError(f"{err}. {hint}") from None
+            raise UnreadableFileError(f"{err}; {hint}") from None
 
     @property
     def num_classes(self) -> int | None:

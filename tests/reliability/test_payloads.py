@@ -258,20 +258,12 @@ DAMAGE: dict[str, Callable[[bytes], bytes]] = {
     "json": lambda b: b'{"step": 2}\n',
     "csv": lambda b: b"step,loss\n1,0.5\n2,0.4\n",
 }
-#: `load_torch` lets the IndexError of `torch.load` on this text escape (reported to the lead).
-_CSV_ESCAPES = pytest.mark.xfail(raises=IndexError, reason="_io.load_torch: IndexError escapes")
-DAMAGES = [pytest.param(k, marks=_CSV_ESCAPES if k == "csv" else ()) for k in DAMAGE]
+DAMAGES = list(DAMAGE)
 
 
 @pytest.mark.parametrize(
     ("name", "damage"),
-    [
-        pytest.param(
-            n, k, id=f"{n}-{k}", marks=_CSV_ESCAPES if k == "csv" and "npz" not in n else ()
-        )
-        for n in FILE_LOADERS
-        for k in DAMAGE
-    ],
+    [pytest.param(n, k, id=f"{n}-{k}") for n in FILE_LOADERS for k in DAMAGE],
 )
 def test_degenerate_files_are_refused_with_one_line(
     name: str,
