@@ -219,8 +219,14 @@ class LatentStore:
 
     def moments(self, index: Sequence[int] | np.ndarray, view: np.ndarray | None = None) -> Tensor:
         """Posterior `[mean, std]` `(n, 2, C, h, w)` float32 of images `index` (view 0, or
-        `view[i]` per row)."""
-        idx = np.asarray(index, dtype=np.int64)
+        `view[i]` per row).
+
+        Raises:
+            TypeError: `index` holds non-integers (they would be truncated).
+            ValueError: an index outside `[0, len(self))` (a negative one would silently
+                read another image).
+        """
+        idx = self._check_index(index)
         views = np.zeros_like(idx) if view is None else np.asarray(view, dtype=np.int64)
         shard = np.searchsorted(self._starts, idx, side="right") - 1
         out = np.empty((len(idx), 2, *self.shape), dtype=np.float32)
@@ -230,6 +236,18 @@ class LatentStore:
             order = np.argsort(local, kind="stable")  # sequential reads from the memmap
             out[rows[order]] = self._moments[s][local[order], views[rows[order]]]
         return torch.from_numpy(out)
+
+    def _check_index(self, index: Sequence[int] | np.ndarray) -> np.ndarray:
+        raw = np.asarray(index)
+        if raw.size and not np.issubdtype(raw.dtype, np.integer):
+            raise TypeError(f"latents index: expected integer indices, got dtype {raw.dtype}")
+        idx = raw.astype(np.int64).reshape(-1)
+        bad = idx[(idx < 0) | (idx >= len(self))]
+        if bad.size:
+            raise ValueError(
+                f"latents index: expected indices in [0, {len(self) - 1}], got {bad[:5].tolist()}"
+            )
+        return idx
 
     def sample(self, index: Tensor, generator: torch.Generator) -> Tensor:
         """Scaled posterior samples $s(\\mu + \\sigma\\varepsilon)$ `(n, C, h, w)` for images

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from energykit._checks import check_int, check_labels
 from energykit._io import atomic_save, load_torch
+from energykit.metrics._pairs import check_samples
 from energykit.metrics.frechet import frechet_distance
 
 #: Bump when the architecture or training changes, so stale cache files are not reused.
@@ -64,7 +65,12 @@ class ClassifierFeatures(nn.Module):
     @torch.no_grad()
     def class_entropy(self, samples: Tensor) -> float:
         """Normalised entropy of the predicted-class histogram, in [0, 1]: 1 means the
-        samples spread evenly over all classes, 0 means a single class (collapse)."""
+        samples spread evenly over all classes, 0 means a single class (collapse).
+
+        Raises:
+            ValueError: no samples, or NaN/inf samples (their argmax would be arbitrary).
+        """
+        check_samples("class_entropy", "samples", samples)
         counts = torch.bincount(self.predict(samples), minlength=self.num_classes).double()
         p = counts / counts.sum()
         h = -(p[p > 0] * p[p > 0].log()).sum()
@@ -123,6 +129,7 @@ def fit_classifier(
         raise ValueError(
             f"fit_classifier: x_train has {x_train.shape[0]} rows, y_train {y_train.shape[0]}"
         )
+    check_samples("fit_classifier", "x_train", x_train)
     y_train = check_labels("y_train", y_train)
     if num_classes is not None:
         num_classes = check_int("num_classes", num_classes, minimum=1)

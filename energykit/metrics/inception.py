@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from energykit._checks import check_int
 from energykit.metrics.frechet import frechet_from_stats, gaussian_stats
 
 #: Where the standard network comes from (documentation only; never fetched).
@@ -110,7 +111,10 @@ def coverage_fraction(queries: Tensor, centres: Tensor, radii: Tensor, block: in
 
 def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> tuple[float, float]:
     """k-NN manifold precision and recall of `fake` features against `real` features."""
+    k = check_int("precision_recall k", k, minimum=1)
     for name, f in (("real", real), ("fake", fake)):
+        if not bool(torch.isfinite(f).all()):
+            raise ValueError(f"precision_recall {name}: expected finite features, got NaN/inf")
         if f.ndim != 2 or len(f) <= k:
             raise ValueError(
                 f"precision_recall {name}: expected (n, d) with n > k={k}, got {tuple(f.shape)}"

@@ -17,7 +17,7 @@ from einops import rearrange
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from energykit._checks import check_int, check_labels, check_per_sample
+from energykit._checks import check_int, check_labels, check_per_sample, check_real
 from energykit.nets.embeddings import sinusoidal_embedding
 
 #: Width of the sinusoidal time embedding fed to the time MLP (as in DiT / SiT / EqM).
@@ -217,6 +217,15 @@ class DiT(nn.Module):
         self.in_channels = check_int("DiT in_channels", in_channels, minimum=1)
         hidden_size = check_int("DiT hidden_size", hidden_size, minimum=1)
         num_heads = check_int("DiT num_heads", num_heads, minimum=1)
+        depth = check_int("DiT depth", depth, minimum=1)
+        mlp_ratio = check_real("DiT mlp_ratio", mlp_ratio, minimum=0.0, strict=True)
+        class_dropout_prob = check_real("DiT class_dropout_prob", class_dropout_prob, minimum=0.0)
+        if class_dropout_prob > 1.0:
+            raise ValueError(
+                f"DiT class_dropout_prob: expected a value in [0, 1], got {class_dropout_prob}"
+            )
+        if num_classes is not None:
+            num_classes = check_int("DiT num_classes", num_classes, minimum=0)
         if input_size % patch_size:
             raise ValueError(
                 f"DiT input_size: expected a multiple of patch_size={patch_size}, got {input_size}"

@@ -17,6 +17,11 @@ def sinusoidal_embedding(t: Tensor, dim: int, max_period: float = MAX_PERIOD) ->
     Frequencies $w_i = \\text{max\\_period}^{-i / (dim/2)}$, $i < dim/2$. The cos-first order
     matches the reference EqM/DiT time embedder. An odd `dim` gets one zero column.
     """
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"sinusoidal_embedding dim: expected an int >= 1, got {dim!r}")
+    if not isinstance(t, Tensor) or t.ndim != 1:
+        got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+        raise ValueError(f"sinusoidal_embedding t: expected shape (B,), got {got}")
     half = dim // 2
     dtype = t.dtype if t.is_floating_point() else torch.get_default_dtype()
     steps = torch.arange(half, dtype=dtype, device=t.device)

@@ -8,21 +8,34 @@ nothing wrong passes silently and no NaN is passed on.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import Tensor
 
 import energykit as ek
 from energykit.data import sample_toy
+from energykit.data.latents import LatentStore
 from energykit.fields import Gaussian, GaussianMixture
 from energykit.flows import guided_velocity, integrate
-from energykit.metrics import auroc, energy_distance, fpr_at_tpr, mmd, sliced_wasserstein
+from energykit.metrics import (
+    ClassifierFeatures,
+    auroc,
+    energy_distance,
+    fit_classifier,
+    fpr_at_tpr,
+    mmd,
+    sliced_wasserstein,
+)
 from energykit.metrics.frechet import frechet_from_stats, gaussian_stats
+from energykit.metrics.inception import precision_recall
 from energykit.metrics.modes import mode_stats
 from energykit.objectives import EqMLoss, FlowMatchingLoss, TruncatedDecay
 from energykit.tasks import denoise, inpaint, noise, ood_scores
+from tests.data.test_latents import _handmade
 from tests.helpers import tiny_mlp
 
 NAN = float("nan")
@@ -185,6 +198,12 @@ CASES = [
     pytest.param(lambda: ek.nets.DiT(8, 4, 1, 16, 1, 1, num_classes=3)(
                      torch.randn(2, 1, 8, 8), t=torch.zeros(2, 1)),
                  ValueError, "t", id="dit-t-column"),
+    pytest.param(lambda: ek.nets.DiT(8, 4, 1, 16, 1, 1, class_dropout_prob=NAN),
+                 ValueError, "class_dropout_prob", id="dit-class-dropout-nan"),
+    pytest.param(lambda: ek.nets.DiT(8, 4, 1, 16, 1, 1, num_classes=-3),
+                 ValueError, "num_classes", id="dit-num-classes-negative"),
+    pytest.param(lambda: ek.nets.embeddings.sinusoidal_embedding(torch.zeros(2, 1), 8),
+                 ValueError, "t", id="embedding-t-column"),
     # -- tasks ---------------------------------------------------------------------------
     pytest.param(lambda: ood_scores(_gauss(), _x(), method="descent_distance", steps=0),
                  ValueError, "steps", id="ood-steps-zero"),
@@ -248,6 +267,18 @@ CASES = [
     pytest.param(lambda: frechet_from_stats(torch.tensor([NAN, 0.0]), torch.eye(2),
                                             torch.zeros(2), torch.eye(2)),
                  ValueError, "mu1", id="frechet-mu-nan"),
+    pytest.param(lambda: precision_recall(_x(6), _x(6), k=0),
+                 ValueError, "k", id="precision-recall-k-zero"),
+    pytest.param(lambda: precision_recall(_nan_at(_x(6)), _x(6)),
+                 ValueError, "real", id="precision-recall-nan"),
+    pytest.param(lambda: ClassifierFeatures(2, 3).class_entropy(_nan_at(_x(4))),
+                 ValueError, "samples", id="class-entropy-nan"),
+    pytest.param(lambda: fit_classifier(_x(4), torch.tensor([0.0, 1.0, 0.5, 1.0]), steps=1,
+                                        cache=False),
+                 TypeError, "y_train", id="fit-classifier-float-labels"),
+    pytest.param(lambda: fit_classifier(_x(4), torch.tensor([0, 1, 2, 1]), num_classes=2,
+                                        steps=1, cache=False),
+                 ValueError, "y_train", id="fit-classifier-label-out-of-range"),
     # -- flows ---------------------------------------------------------------------------
     pytest.param(lambda: _integrate(lambda x, t: x[:, :1]),
                  ValueError, "velocity", id="ode-velocity-wrong-shape"),
@@ -308,3 +339,19 @@ def test_analytic_fields_accept_any_float_dtype() -> None:
     field = _gauss() + GaussianMixture(torch.zeros(2, 2))
     for dtype in (torch.float32, torch.float64):
         assert field.gradient(_x(dtype=dtype)).dtype == dtype
+
+
+@pytest.mark.parametrize(
+    ("index", "error", "fragment"),
+    [
+        pytest.param([-1], ValueError, "index", id="latents-negative-index"),
+        pytest.param([5], ValueError, "index", id="latents-index-past-end"),
+        pytest.param(np.array([0.7]), TypeError, "index", id="latents-float-index"),
+    ],
+)
+def test_latent_store_refuses_bad_indices(
+    tmp_path: Path, index: Any, error: type[Exception], fragment: str
+) -> None:
+    store = LatentStore(_handmade(tmp_path / "latents"), flip=False)
+    with pytest.raises(error, match=fragment):
+        store.moments(index)
