@@ -141,12 +141,15 @@ def check_batch(name: str, x: object) -> Tensor:
 
 
 def check_finite_fast(name: str, x: Tensor) -> Tensor:
-    """Require finite values with one reduction; skipped while `torch.compile` traces.
+    """Require finite values with one reduction, for tensors on the CPU.
 
     For hot paths (the losses run every training step): the common case costs one
-    `isfinite().all()`; the per-sample message is built only on failure.
+    `isfinite().all()`; the per-sample message is built only on failure. Skipped while
+    `torch.compile` traces and for tensors on an accelerator, where reading the answer back
+    would stall the device every step; there a non-finite input shows as a non-finite loss,
+    which the Trainer's divergence guard catches on the device.
     """
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or x.device.type != "cpu":
         return x
     if not bool(torch.isfinite(x).all()):
         check_finite_tensor(name, x)
