@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
+
 from energykit.train._typed import ConfigError, build, plain
 
 DataName = Literal[
@@ -167,6 +169,9 @@ class LoopConfig:
     tf32: bool = False
     parallel: Literal["ddp", "fsdp"] = "ddp"
 
+    def __post_init__(self) -> None:
+        parse_device(self.device, "train.device")
+
 
 @dataclass
 class SampleConfig:
@@ -230,6 +235,29 @@ class TrainConfig:
         return validate(build(cls, raw, ""))
 
 
+#: Device types a run may name; others (`meta`, `xla`, ...) cannot train or sample here.
+DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+
+
+def parse_device(text: str, key: str) -> torch.device:
+    """`torch.device(text)` for a device a run may name (`cpu`, `cuda`, `cuda:1`, `mps`,
+    `xpu`); whether it exists on this machine is checked where it is used, not here (a
+    checkpoint trained on `cuda` still loads on a CPU machine).
+
+    Raises:
+        ConfigError: `text` is not such a device; the message names `key`.
+    """
+    try:
+        device = torch.device(text)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in DEVICE_TYPES:
+        raise ConfigError(
+            f"{key}: expected a device such as 'cpu', 'cuda', 'cuda:1' or 'mps', got {text!r}"
+        )
+    return device
+
+
 def _parse_scalar(text: str) -> Any:
     """An override's value: YAML-like scalars and `[a, b]` lists, without needing PyYAML."""
     s = text.strip()
@@ -265,24 +293,50 @@ def apply_overrides(raw: dict[str, Any], overrides: typing.Sequence[str]) -> dic
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a recipe file: YAML (`.yaml`/`.yml`, needs PyYAML) or JSON (`.json`)."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"recipe {str(path)!r}: a folder; expected a .yaml or .json file")
     if not path.is_file():
         raise FileNotFoundError(f"recipe: no file at {str(path)!r}")
-    text = path.read_text()
-    if path.suffix == ".json":
-        import json
-
-        raw = json.loads(text)
-    else:
-        try:
-            import yaml
-        except ImportError as err:
-            raise ImportError(
-                "YAML recipes need PyYAML: pip install 'energykit[train]' (or use a .json recipe)"
-            ) from err
-        raw = yaml.safe_load(text) or {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"recipe {str(path)!r}: not a text file (expected a YAML or JSON recipe)"
+        ) from None
+    raw = _parse_json(text, path) if path.suffix == ".json" else _parse_yaml(text, path)
     if not isinstance(raw, dict):
         raise ConfigError(f"recipe {str(path)!r}: expected a mapping at the top, got {raw!r}")
     return raw
+
+
+def _parse_json(text: str, path: Path) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(
+            f"recipe {str(path)!r}: not valid JSON ({err.msg} at line {err.lineno}, "
+            f"column {err.colno})"
+        ) from None
+
+
+def _parse_yaml(text: str, path: Path) -> Any:
+    try:
+        import yaml
+    except ImportError as err:
+        raise ImportError(
+            "YAML recipes need PyYAML: pip install 'energykit[train]' (or use a .json recipe)"
+        ) from err
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err)
+        where = "" if mark is None else f" at line {mark.line + 1}, column {mark.column + 1}"
+        raise ConfigError(
+            f"recipe {str(path)!r}: not valid YAML ({' '.join(str(problem).split())}{where})"
+        ) from None
 
 
 def load_config(

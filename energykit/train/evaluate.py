@@ -52,7 +52,16 @@ def score_samples(x: Tensor, data: DataSource) -> dict[str, Any]:
     Args:
         x: Samples; non-finite samples raise `FloatingPointError` (no NaN metrics).
         data: The dataset the model was trained on.
+
+    Raises:
+        ValueError: `x` is not `(n, *data.shape)`.
+        FloatingPointError: some samples are not finite.
     """
+    if x.ndim < 1 or tuple(x.shape[1:]) != tuple(data.shape):
+        raise ValueError(
+            f"score_samples: samples of shape {tuple(x.shape[1:])} (of {tuple(x.shape)}) do not "
+            f"match the {data.name!r} data, whose samples have shape {tuple(data.shape)}"
+        )
     if not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x.reshape(len(x), -1))).any(dim=1).sum())
         raise FloatingPointError(f"score_samples: {bad} of {len(x)} samples are not finite")
