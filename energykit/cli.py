@@ -118,7 +118,7 @@ def _check_device(text: str, key: str) -> torch.device:
     elif device.type == "cpu":
         available, count = True, 1
     else:
-        available = bool(backend.is_available())
+        available = backend is not None and bool(backend.is_available())
         count = int(backend.device_count()) if available else 0
     if not available:
         raise ConfigError(
@@ -372,7 +372,7 @@ def _score_against_data(x: torch.Tensor, flag: str | None, recorded: Any) -> dic
             f"{key}: the samples record the dataset {name!r}, which has no held-out split "
             f"here; give --data (one of {list(EVALUATE_DATA)}) or --ref FILE"
         )
-    data = build_data(DataConfig(name=name))
+    data = build_data(DataConfig(name=typing.cast(DataName, name)))
     _same_shape(x, data.x_test, key, f"the {name!r} data")
     return score_samples(x, data)
 
