@@ -71,7 +71,8 @@ class LatentData(DataSource):
     def __init__(self, cfg: DataConfig) -> None:
         from energykit.data.latents import LatentStore
 
-        assert cfg.path is not None  # validate() requires it
+        if cfg.path is None:
+            raise ValueError("data.path: data.name='latents' needs the latent folder, got None")
         self.store = LatentStore(cfg.path, flip=cfg.flip)
         n = len(self.store)
         if cfg.holdout >= n:
