@@ -71,10 +71,13 @@ class DivergenceGuard:
             The sticky flag, 1.0 when this or an earlier step was non-finite.
         """
         bad_grad = torch.zeros(1, device=self.flag.device)
-        plain = [g for g in grads if type(g) is Tensor]
-        if plain:
+        by_dtype: dict[torch.dtype, list[Tensor]] = {}
+        for g in grads:
+            if type(g) is Tensor:
+                by_dtype.setdefault(g.dtype, []).append(g)
+        for group in by_dtype.values():  # the CUDA kernel wants one dtype per call
             # GradScaler's kernel: sets bad_grad to 1 on any NaN/inf; scaling by 1 is exact.
-            torch._amp_foreach_non_finite_check_and_unscale_(plain, bad_grad, self._one)
+            torch._amp_foreach_non_finite_check_and_unscale_(group, bad_grad, self._one)
         for g in grads:  # DTensor (FSDP2) shards: check the local part
             if type(g) is not Tensor:
                 local = g.to_local()  # type: ignore[attr-defined]
