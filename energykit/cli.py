@@ -46,7 +46,7 @@ from energykit.train import (
     load_trained,
 )
 from energykit.train.build import build_data, wrap_field
-from energykit.train.config import DataConfig, DataName, TrainConfig, parse_device
+from energykit.train.config import DataConfig, DataName, TrainConfig, available_device
 from energykit.train.distributed import init_from_env
 from energykit.train.evaluate import SW_PROJECTIONS, score_samples
 from energykit.train.sampling import load_samples, sample_to_file
@@ -68,7 +68,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_folder(args.out, "--out", "a run directory (it holds last.pt, log.jsonl)")
     resume = _resume_choice(args.resume_from, args.fresh)
     cfg = load_config(args.recipe, args.overrides)
-    _check_device(cfg.train.device, "train.device")
+    available_device(cfg.train.device, "train.device")
     _check_sampler(cfg.sample.sampler, cfg.objective.kind, "sample.sampler")
     if cfg.train.tf32 and torch.device(cfg.train.device).type == "cuda":
         enable_tf32()
@@ -107,29 +107,6 @@ def _resume_choice(resume_from: str | None, fresh: bool) -> bool | Path:
     if not path.is_file():
         raise FileNotFoundError(f"--resume-from: no file at {resume_from!r}")
     return path
-
-
-def _check_device(text: str, key: str) -> torch.device:
-    """The device `text` names, when this machine has it; errors name `key`."""
-    device = parse_device(text, key)
-    backend: Any = getattr(torch, device.type, None) if device.type != "mps" else None
-    if device.type == "mps":
-        available, count = torch.backends.mps.is_available(), 1
-    elif device.type == "cpu":
-        available, count = True, 1
-    else:
-        available = backend is not None and bool(backend.is_available())
-        count = int(backend.device_count()) if available else 0
-    if not available:
-        raise ConfigError(
-            f"{key}: {text!r} is not available on this machine "
-            f"(torch.{device.type}.is_available() is False); use cpu"
-        )
-    if device.index is not None and device.index >= count:
-        raise ConfigError(
-            f"{key}: {text!r} does not exist; this machine has {count} {device.type} device(s)"
-        )
-    return device
 
 
 def _check_sampler(name: str, kind: str, key: str) -> None:
@@ -177,7 +154,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     _check_out_file(args.out, "--out")
     if args.png_dir is not None:
         _check_folder(args.png_dir, "--png-dir", "a folder for the PNG files")
-    device = _check_device(args.device, "--device")
+    device = available_device(args.device, "--device")
     dist = init_from_env(device)
     if device.type == "cuda" and dist.active and device.index is None:
         device = torch.device("cuda", dist.local_rank)
@@ -267,7 +244,7 @@ def cmd_latents(args: argparse.Namespace) -> int:
     from energykit.interop.vae import encode_moments, load_vae, vae_scaling_factor
     from energykit.train.distributed import barrier
 
-    device = _check_device(args.device, "--device")
+    device = available_device(args.device, "--device")
     dist = init_from_env(device)
     if device.type == "cuda" and dist.active and device.index is None:
         device = torch.device("cuda", dist.local_rank)
@@ -318,7 +295,7 @@ def cmd_refbatch(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from energykit.metrics import energy_distance, frechet_distance, mmd, sliced_wasserstein
 
-    device = _check_device(args.device, "--device")
+    device = available_device(args.device, "--device")
     if args.json is not None:
         _check_out_file(args.json, "--json")
     if args.ref_images and args.inception is None:

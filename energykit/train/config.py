@@ -258,6 +258,34 @@ def parse_device(text: str, key: str) -> torch.device:
     return device
 
 
+def available_device(text: str, key: str) -> torch.device:
+    """The device `text` names, when this machine has it.
+
+    Raises:
+        ConfigError: `text` is not a device a run may name, or this machine lacks it; the
+            message names `key`.
+    """
+    device = parse_device(text, key)
+    backend: Any = getattr(torch, device.type, None) if device.type != "mps" else None
+    if device.type == "mps":
+        available, count = torch.backends.mps.is_available(), 1
+    elif device.type == "cpu":
+        available, count = True, 1
+    else:
+        available = backend is not None and bool(backend.is_available())
+        count = int(backend.device_count()) if available else 0
+    if not available:
+        raise ConfigError(
+            f"{key}: {text!r} is not available on this machine "
+            f"(torch.{device.type}.is_available() is False); use cpu"
+        )
+    if device.index is not None and device.index >= count:
+        raise ConfigError(
+            f"{key}: {text!r} does not exist; this machine has {count} {device.type} device(s)"
+        )
+    return device
+
+
 def _parse_scalar(text: str) -> Any:
     """An override's value: YAML-like scalars and `[a, b]` lists, without needing PyYAML."""
     s = text.strip()

@@ -24,7 +24,7 @@ from energykit.train.checkpoint import (
     nonfinite_entries,
     save_checkpoint,
 )
-from energykit.train.config import TrainConfig
+from energykit.train.config import TrainConfig, available_device
 from energykit.train.distributed import any_true, barrier, gather, init_from_env
 from energykit.train.ema import EMA
 from energykit.train.guard import REMEDY, DivergenceGuard, NonFiniteError, kept_note
@@ -134,7 +134,7 @@ class Trainer:
             evaluate = default_evaluate
         self.evaluate = evaluate
         t = config.train
-        self.device = torch.device(t.device)
+        self.device = available_device(t.device, "train.device")
         self.dist = init_from_env(self.device)
         if self.device.type == "cuda" and self.dist.active and self.device.index is None:
             self.device = torch.device("cuda", self.dist.local_rank)
