@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from energykit.viz import markdown_table
+
 
 @dataclass
 class Case:
@@ -83,14 +85,17 @@ def measure(case: Case, repeats: int) -> Row:
 
 def table(rows: list[Row]) -> str:
     """The Markdown table of measured rows."""
-    lines = [
-        "| case | base | other | ratio other/base (median, min-max) | base s | other s | target |",
-        "|---|---|---|---|---|---|---|",
+    header = ["case", "base", "other", "ratio other/base (median, min-max)", "base s"]
+    cells = [
+        [
+            r.case.name,
+            r.case.base,
+            r.case.other,
+            f"{r.ratio:.3f} ({r.low:.3f}-{r.high:.3f})",
+            f"{r.base_s:.4f}",
+            f"{r.other_s:.4f}",
+            "" if r.case.target is None else f"<= {r.case.target:g} ({r.verdict})",
+        ]
+        for r in rows
     ]
-    for r in rows:
-        target = "" if r.case.target is None else f"<= {r.case.target:g} ({r.verdict})"
-        lines.append(
-            f"| {r.case.name} | {r.case.base} | {r.case.other} | {r.ratio:.3f} "
-            f"({r.low:.3f}-{r.high:.3f}) | {r.base_s:.4f} | {r.other_s:.4f} | {target} |"
-        )
-    return "\n".join(lines)
+    return markdown_table([*header, "other s", "target"], cells).rstrip("\n")

@@ -1,5 +1,6 @@
 """Plots (needs the `plot` extra): sample grids, 2-D descent streamlines and energy contours,
-descent trajectories, and the per-sample steps histogram of adaptive compute."""
+descent trajectories, the per-sample steps histogram of adaptive compute, the figures of
+`energykit plot` and the demos; and the one Markdown table writer (no extra needed)."""
 
 from energykit.viz._mpl import pyplot
 from energykit.viz.grids import image_grid, save_samples
@@ -9,9 +10,11 @@ from energykit.viz.landscape import (
     plot_streamlines,
     plot_trajectories,
 )
+from energykit.viz.tables import markdown_table
 
 __all__ = [
     "image_grid",
+    "markdown_table",
     "plot_energy",
     "plot_steps_histogram",
     "plot_streamlines",

@@ -21,6 +21,7 @@ from energykit.train import generate, load_trained
 from energykit.train.build import build_data
 from energykit.train.config import DataConfig
 from energykit.train.evaluate import classifier_for
+from energykit.viz import markdown_table
 
 
 def nn_distance(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -33,11 +34,9 @@ def main(root: Path) -> str:
     data = build_data(DataConfig(name="digits"))
     clf = classifier_for(data)
     assert clf is not None and data.x_train is not None
-    lines = [
-        "| model | training | median NN distance to train | FID proxy vs train | vs test |",
-        "|---|---|---|---|---|",
-        f"| real test digits | - | {float(nn_distance(data.x_test, data.x_train).median()):.2f} "
-        f"| {clf.fid(data.x_test, data.x_train):.1f} | - |",
+    real = float(nn_distance(data.x_test, data.x_train).median())
+    rows = [
+        ["real test digits", "-", f"{real:.2f}", f"{clf.fid(data.x_test, data.x_train):.1f}", "-"]
     ]
     for kind in ("eqm", "fm", "fm-uncond"):
         for budget, step in (("1x", 3000), ("3x", 9000)):
@@ -47,11 +46,10 @@ def main(root: Path) -> str:
             m = load_trained(path)
             x = generate(m.net, m.kind, m.shape, m.config.sample).x.clamp(-1, 1)
             d = float(nn_distance(x, data.x_train).median())
-            lines.append(
-                f"| {kind} | {budget} | {d:.2f} | {clf.fid(x, data.x_train):.1f} "
-                f"| {clf.fid(x, data.x_test):.1f} |"
-            )
-    text = "\n".join(lines) + "\n"
+            fids = [f"{clf.fid(x, ref):.1f}" for ref in (data.x_train, data.x_test)]
+            rows.append([kind, budget, f"{d:.2f}", *fids])
+    header = ["model", "training", "median NN distance to train", "FID proxy vs train"]
+    text = markdown_table([*header, "vs test"], rows)
     (root / "memorization.md").write_text(text)
     (root / "memorization.json").write_text(json.dumps({"table": text}))
     return text

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from energykit.viz import markdown_table
+
 KINDS = ("eqm", "fm", "fm-uncond")
 LABEL = {"eqm": "EqM (NAG-GD)", "fm": "FM (Euler)", "fm-uncond": "uncond FM (Euler)"}
 
@@ -29,12 +31,6 @@ def _ms(values: Iterable[float], digits: int = 1) -> str:
     if len(v) == 1:
         return f"{v[0]:.{digits}f}"
     return f"{statistics.mean(v):.{digits}f} ± {statistics.stdev(v):.{digits}f}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 def _rows(
@@ -76,7 +72,7 @@ def main_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> str:
             esc = _ms((x.get("escaped") for x in last), 3)
             rows.append([LABEL[kind], budget, *cells, ent, esc])
     header = ["model", "training", *[f"{key} @ {n} NFE" for n in nfes]]
-    return _table([*header, f"class entropy @ {nfes[-1]}", f"escaped @ {nfes[-1]}"], rows)
+    return markdown_table([*header, f"class entropy @ {nfes[-1]}", f"escaped @ {nfes[-1]}"], rows)
 
 
 def optimiser_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> str:
@@ -86,7 +82,7 @@ def optimiser_table(results: list[dict[str, Any]], ds: str, key: str = "fid") ->
         by[(row["sampler"], row["steps"])].append(_metric(row, key))
     steps = sorted({s for _, s in by})
     rows = [[name, *[_ms(by[(name, s)]) for s in steps]] for name in ("gd", "nag", "adam")]
-    return _table(["sampler", *[f"{key} @ {s} steps" for s in steps]], rows)
+    return markdown_table(["sampler", *[f"{key} @ {s} steps" for s in steps]], rows)
 
 
 def _cell(rows: list[dict[str, Any]], key: str, digits: int = 1) -> str:
@@ -108,7 +104,7 @@ def step_size_table(results: list[dict[str, Any]], ds: str, key: str = "fid") ->
     scales = sorted({s for _, s in by})
     labels = list(dict.fromkeys(lbl for lbl, _ in by))
     rows = [[lbl, *[_cell(by[(lbl, s)], key) for s in scales]] for lbl in labels]
-    return _table(["sampler", *[f"{s}x step" for s in scales]], rows)
+    return markdown_table(["sampler", *[f"{s}x step" for s in scales]], rows)
 
 
 def adaptive_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> str:
@@ -134,7 +130,9 @@ def adaptive_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> 
                 _cell(sel, key),
             ]
         )
-    return _table(["NAG-GD, 250-step budget", "g_min", "mean NFE", "steps range", key], rows)
+    return markdown_table(
+        ["NAG-GD, 250-step budget", "g_min", "mean NFE", "steps range", key], rows
+    )
 
 
 def schedule_table(results: list[dict[str, Any]], key: str = "fid") -> str:
@@ -161,7 +159,9 @@ def schedule_table(results: list[dict[str, Any]], key: str = "fid") -> str:
         ]
         for k in order
     ]
-    return _table(["c(gamma)", f"{key}, step 0.0017", f"{key}, step 0.0017 x 4 / lambda"], rows)
+    return markdown_table(
+        ["c(gamma)", f"{key}, step 0.0017", f"{key}, step 0.0017 x 4 / lambda"], rows
+    )
 
 
 def eqme_table(results: list[dict[str, Any]], root: Path, key: str = "fid") -> str:
@@ -179,7 +179,9 @@ def eqme_table(results: list[dict[str, Any]], root: Path, key: str = "fid") -> s
         ms = timing.get(kind)
         ratio = f"{ms / timing['eqm']:.2f}x" if ms and timing.get("eqm") else "-"
         rows.append([label, _ms(_metric(x, key) for x in sel), f"{ms:.1f}" if ms else "-", ratio])
-    return _table(["head", f"{key} @ 250 NAG steps", "ms / train step", "vs implicit"], rows)
+    return markdown_table(
+        ["head", f"{key} @ 250 NAG steps", "ms / train step", "vs implicit"], rows
+    )
 
 
 def toy_table(results: list[dict[str, Any]]) -> str:
@@ -205,7 +207,7 @@ def toy_table(results: list[dict[str, Any]]) -> str:
                     _ms((x.get("modes_covered") for x in sel), 1),
                 ]
             )
-    return _table(["data", "model", "MMD²", "sliced W2", "hit rate", "modes covered"], rows)
+    return markdown_table(["data", "model", "MMD²", "sliced W2", "hit rate", "modes covered"], rows)
 
 
 def render(root: Path) -> str:

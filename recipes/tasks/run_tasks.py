@@ -31,6 +31,7 @@ from energykit.tasks import denoise, inpaint, noise, ood_scores
 from energykit.train import Trainer, load_config, load_trained
 from energykit.train.build import build_data, wrap_field
 from energykit.train.evaluate import classifier_for
+from energykit.viz import markdown_table
 
 RECIPES = Path(__file__).resolve().parents[1]
 LEVELS = (1.0, 0.75, 0.5, 0.25, 0.0)  # noise level = 1 - gamma
@@ -246,55 +247,43 @@ def report(results: dict[str, Any]) -> str:
             f"**{family}** ({r['n']} test images; FID proxy against the train split / PSNR in dB"
             " against the clean image):",
             "",
-            "| noise level | input | EqM (descent, no level) | FM from t = 0 (no level) | "
-            "FM told t (control) |",
-            "|---|---|---|---|---|",
         ]
-        for row in r["rows"]:
-            cells = [
-                f"{row[k]['fid']:.1f} / {row[k]['psnr']:.1f}"
-                for k in (
-                    "input",
-                    "EqM (descent, no level)",
-                    "FM from t = 0 (no level)",
-                    "FM told t (control)",
-                )
-            ]
-            lines.append(f"| {row['level']} | " + " | ".join(cells) + " |")
-        lines.append("")
+        fills = ["input", "EqM (descent, no level)", "FM from t = 0 (no level)"]
+        fills.append("FM told t (control)")
+        cells = [
+            [row["level"], *[f"{row[k]['fid']:.1f} / {row[k]['psnr']:.1f}" for k in fills]]
+            for row in r["rows"]
+        ]
+        lines += [markdown_table(["noise level", *fills], cells)]
     lines += ["## Out-of-distribution detection (MNIST test in-distribution)", ""]
     t = results["ood"]["table"]
     sets = list(next(iter(t.values())).keys())
-    lines += ["| score | " + " | ".join(sets) + " |", "|---" * (len(sets) + 1) + "|"]
-    for sname, row in t.items():
-        lines.append(
-            f"| {sname} | "
-            + " | ".join(f"{row[s]['auroc']:.3f} ({row[s]['fpr95']:.2f})" for s in sets)
-            + " |"
-        )
+    cells = [
+        [sname, *[f"{row[s]['auroc']:.3f} ({row[s]['fpr95']:.2f})" for s in sets]]
+        for sname, row in t.items()
+    ]
+    lines += [markdown_table(["score", *sets], cells).rstrip("\n")]
     lines += ["", "AUROC (FPR at 95% TPR in brackets).", "", "## Composition (digits)", ""]
     c = results["compose"]
     lines += [
         f"{c['n']} samples each; fractions read as class a, as class b, or neither, by the "
         "feature classifier (chance 0.1 each):",
         "",
-        "| field | as a | as b | neither |",
-        "|---|---|---|---|",
     ]
-    for row in c["rows"]:
-        lines.append(
-            f"| {row['composition']} | {row['as_a']:.2f} | {row['as_b']:.2f} | {row['other']:.2f} |"
-        )
+    cells = [
+        [row["composition"], *[f"{row[k]:.2f}" for k in ("as_a", "as_b", "other")]]
+        for row in c["rows"]
+    ]
+    lines += [markdown_table(["field", "as a", "as b", "neither"], cells).rstrip("\n")]
     lines += ["", "## Inpainting (bottom half unknown)", ""]
-    lines += ["| data | fill | PSNR of the filled half (dB) | classifier accuracy |"]
-    lines += ["|---|---|---|---|"]
+    cells = []
     for family in ("digits", "mnist"):
         r = results["inpaint"][family]
         acc = r["accuracy"]
-        lines.append(f"| {family} | original image | - | {acc['original']:.3f} |")
-        for k, v in r["psnr_masked"].items():
-            lines.append(f"| {family} | {k} | {v:.2f} | {acc[k]:.3f} |")
-    return "\n".join(lines) + "\n"
+        cells.append([family, "original image", "-", f"{acc['original']:.3f}"])
+        cells += [[family, k, f"{v:.2f}", f"{acc[k]:.3f}"] for k, v in r["psnr_masked"].items()]
+    header = ["data", "fill", "PSNR of the filled half (dB)", "classifier accuracy"]
+    return "\n".join(lines) + "\n" + markdown_table(header, cells)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
