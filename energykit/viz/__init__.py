@@ -3,6 +3,7 @@ descent trajectories, the per-sample steps histogram of adaptive compute, the fi
 `energykit plot` and the demos; and the one Markdown table writer (no extra needed)."""
 
 from energykit.viz._mpl import pyplot
+from energykit.viz.figures import save_landscape
 from energykit.viz.grids import image_grid, save_samples
 from energykit.viz.landscape import (
     plot_energy,
@@ -20,5 +21,6 @@ __all__ = [
     "plot_streamlines",
     "plot_trajectories",
     "pyplot",
+    "save_landscape",
     "save_samples",
 ]

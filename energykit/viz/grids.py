@@ -35,7 +35,10 @@ def image_grid(x: Tensor, nrow: int | None = None, pad: int = 1) -> Tensor:
 
 
 def save_samples(x: Tensor, path: str | Path, *, title: str | None = None, **kw: Any) -> Path:
-    """Save samples as a PNG: an image grid for `(B, C, H, W)`, a scatter plot for `(B, 2)`."""
+    """Save samples as a PNG: an image grid for `(B, C, H, W)` in $[-1, 1]$ (or `uint8`
+    `(B, H, W, C)` in $[0, 255]$, as ADM reference batches store them), a scatter plot for
+    `(B, 2)`."""
+    x = _as_images(x)
     plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,3 +60,10 @@ def save_samples(x: Tensor, path: str | Path, *, title: str | None = None, **kw:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _as_images(x: Tensor) -> Tensor:
+    """`uint8` images `(B, H, W, C)` in $[0, 255]$ as `(B, C, H, W)` in $[-1, 1]$; else `x`."""
+    if x.dtype != torch.uint8 or x.ndim != 4:
+        return x
+    return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (B, H, W, C) -> (B, C, H, W)
