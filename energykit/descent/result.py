@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 
@@ -33,8 +34,14 @@ class DescentResult:
     nfe: Tensor
     grad_norm: Tensor
     converged: Tensor
-    failed: Tensor
     trajectory: Tensor | None = None
+    # Last and defaulted, so results built before `failed` existed still construct; None
+    # becomes "no row failed" in `__post_init__`, so the attribute is always a tensor.
+    failed: Tensor = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.failed is None:
+            object.__setattr__(self, "failed", torch.zeros_like(self.converged))
 
     @property
     def nfe_total(self) -> int:
@@ -67,4 +74,8 @@ class DescentStep:
     grad_norm: Tensor
     active: Tensor
     converged: Tensor
-    failed: Tensor
+    failed: Tensor = None  # type: ignore[assignment]  # None: no row failed (see above)
+
+    def __post_init__(self) -> None:
+        if self.failed is None:
+            object.__setattr__(self, "failed", torch.zeros_like(self.converged))

@@ -70,7 +70,7 @@ class Guided(EnergyField):
     def _doubled(self, x: Tensor, cond: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
         if self.key not in cond:
             raise TypeError(f"{self.label}: expected the class as keyword {self.key!r}")
-        y = check_labels(f"Guided {self.key}", cond[self.key], self.label_rows, sync=True)
+        y = check_labels(f"Guided {self.key}", cond[self.key], self.label_rows)
         y = y.to(x.device)
         y = y.expand(x.shape[0]) if y.ndim == 0 else y
         if y.shape != (x.shape[0],):
