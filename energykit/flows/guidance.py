@@ -46,7 +46,7 @@ def guided_velocity(
     def v(x: Tensor, *args: Any, **cond: Any) -> Tensor:
         if key not in cond:
             raise TypeError(f"guided_velocity: expected the class as keyword {key!r}")
-        y = check_labels(f"guided_velocity {key}", cond.pop(key), rows, sync=True)
+        y = check_labels(f"guided_velocity {key}", cond.pop(key), rows)
         y = y.to(x.device).expand(x.shape[0])
         y2 = torch.cat([y, torch.full_like(y, null_label)])
         args2 = [torch.cat([a, a]) if isinstance(a, Tensor) and a.ndim > 0 else a for a in args]
