@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
+import secrets
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -37,13 +37,12 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
     then rename it over `path` (and fsync the directory)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -73,16 +72,22 @@ def atomic_savez(path: str | Path, arrays: dict[str, Any]) -> Path:
     return atomic_write(path, lambda f: savez(f, **arrays))
 
 
-def remove_stale_temps(directory: str | Path) -> list[Path]:
-    """Delete the temporary files that an interrupted `atomic_write` left in `directory`
-    (`.NAME.XXXXXXXX.tmp`); returns what was removed. Call it only when no other process is
-    writing there (e.g. at the start of a run, on the main rank)."""
+def remove_stale_temps(directory: str | Path, targets: str) -> list[Path]:
+    r"""Delete the temporary files that an interrupted `atomic_write` of a file whose name
+    matches the regular expression `targets` left in `directory` (`.NAME.<8 hex>.tmp`);
+    returns what was removed. Nothing else is touched. Call it only when no other process
+    writes those files (e.g. at the start of a run, on the main rank).
+
+    Example:
+        `remove_stale_temps(run, r"last\.pt|step_\d+\.pt")`
+    """
     directory = Path(directory)
     if not directory.is_dir():
         return []
+    pattern = re.compile(rf"\.(?:{targets})\.[0-9a-f]{{{_TEMP_HEX}}}\.tmp")
     removed = []
     for tmp in directory.glob(".*.tmp"):
-        if _TEMP_NAME.fullmatch(tmp.name) and tmp.is_file():
+        if pattern.fullmatch(tmp.name) and tmp.is_file():
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
@@ -121,8 +126,10 @@ def load_torch(
             "code from a file"
         ) from None
     except Exception as err:  # garbage makes the unpickler raise almost anything
-        if isinstance(err, (FileNotFoundError, PermissionError, IsADirectoryError)):
-            raise
+        if isinstance(err, (FileNotFoundError, PermissionError, IsADirectoryError)) or (
+            isinstance(err, RuntimeError) and _NOT_THE_FILE.search(str(err))
+        ):
+            raise  # a good file that this machine cannot hold: not damage
         first = str(err).strip().split(". ")[0].splitlines()[0][:120] if str(err).strip() else ""
         if isinstance(err, KeyError) or not first:
             first = "unrecognised content"
@@ -132,8 +139,11 @@ def load_torch(
         ) from None
 
 
-def load_npz(path: str | Path, *, what: str) -> dict[str, Any]:
-    """Every array of an `.npz` file, read eagerly with `allow_pickle=False`.
+def load_npz(
+    path: str | Path, *, what: str, keys: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """The arrays of an `.npz` file (all, or those of `keys` that it holds), read with
+    `allow_pickle=False`; arrays not asked for are never read.
 
     Raises:
         FileNotFoundError: no file at `path`.
@@ -146,7 +156,8 @@ def load_npz(path: str | Path, *, what: str) -> dict[str, Any]:
         with np.load(path, allow_pickle=False) as f:
             if not hasattr(f, "files"):
                 raise ValueError("a single .npy array, not an .npz archive")
-            return {k: f[k] for k in f.files}
+            names = f.files if keys is None else [k for k in keys if k in f.files]
+            return {k: f[k] for k in names}
     except ValueError as err:
         reason = (
             "not an .npz archive of plain arrays (reading it would need unpickling)"
@@ -163,8 +174,10 @@ def load_npz(path: str | Path, *, what: str) -> dict[str, Any]:
         ) from None
 
 
-#: The name `tempfile.mkstemp(prefix=".NAME.", suffix=".tmp")` gives in `atomic_write`.
-_TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]{6,}\.tmp")
+#: Hex digits of the random part of `atomic_write`'s temporary names (`.NAME.<hex>.tmp`).
+_TEMP_HEX = 8
+#: `torch.load` errors about this machine (memory, devices), not about the file's content.
+_NOT_THE_FILE = re.compile(r"out of memory|CUDA|device|MPS|HIP", re.IGNORECASE)
 #: The class named in a `weights_only` refusal, e.g. "GLOBAL posix.system".
 _FORBIDDEN = re.compile(r"(?:unsupported )?(GLOBAL [\w.]+)", re.IGNORECASE)
 
@@ -178,11 +191,16 @@ def _existing(path: str | Path, what: str) -> Path:
     return path
 
 
-def _umask() -> int:
-    """The process umask (read by setting and restoring it)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create_temp(path: Path) -> tuple[int, str]:
+    """Create `.NAME.<8 hex>.tmp` beside `path` exclusively, with mode 0666 less the umask
+    (what `open(path, "w")` gives; `tempfile.mkstemp` would give 0600)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(_TEMP_HEX // 2)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # pragma: no cover - 2^-32 per attempt
+            continue
 
 
 def _fsync_dir(directory: Path) -> None:
