@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from energykit import cli
 from energykit._io import UnreadableFileError
@@ -260,6 +261,16 @@ def test_kill_during_save_then_resume(tmp_path):
     assert _logged_steps(run) == list(range(1, 9))
 
 
+def test_only_our_own_stale_temps_are_removed(tmp_path):
+    """The cleanup at start touches nothing but `atomic_write` temps of checkpoints."""
+    ours = [".last.pt.0123abcd.tmp", ".step_0000004.pt.deadbeef.tmp"]
+    theirs = [".env.backup1.tmp", ".my.notes.ABCDEF.tmp", ".samples.pt.0123abcd.tmp", "a.tmp"]
+    for name in ours + theirs:
+        (tmp_path / name).write_bytes(b"x")
+    Trainer(load_config(None, [*TINY, "train.steps=1"]), tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(theirs)
+
+
 def test_files_get_the_users_normal_permissions(tmp_path):
     _trained_run(tmp_path, steps=2)
     umask = os.umask(0)
@@ -309,3 +320,30 @@ def test_resume_with_fewer_steps_than_the_checkpoint_is_refused(tmp_path, capsys
     assert status == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "checkpoint's step 4" in err[0]
+
+
+class _CountReads(TorchDispatchMode):
+    """Counts device-to-host reads of a scalar (`.item()`, `float(t)`, `bool(t)`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        if func is torch.ops.aten._local_scalar_dense.default:
+            self.reads += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("optim", ["adamw", "sgd"])
+def test_the_guard_adds_no_host_read_to_a_step(optim):
+    """A step that neither logs nor checkpoints reads back two scalars on the CPU: the loss
+    for the progress bar (a later issue removes it) and the losses' finiteness check of the
+    data (made only for CPU tensors, where it stalls nothing). The guard, the fused
+    optimiser's `found_inf` and the EMA skip add none: they stay on the device."""
+    cfg = load_config(None, [*TINY, "train.log_every=0", f"optim.name={optim}"])
+    trainer = Trainer(cfg, progress=False)
+    trainer.train_step()  # the optimiser's state is created on the first step
+    with _CountReads() as counter:
+        trainer.train_step()
+    assert counter.reads == 2
