@@ -41,13 +41,13 @@ docs: $(STAMP)
 test: lint typecheck pytest docs
 
 demo: $(STAMP)
-	$(PY) -m energykit.demo --out runs/demo
+	$(PY) recipes/demo/digits.py --out runs/demo
 
 smoke: $(STAMP)
 	$(PY) recipes/imagenet256/smoke.py --work runs/smoke
 
 toy-demo: $(STAMP)
-	$(PY) -m energykit.toy_demo --out runs/toy-demo
+	$(PY) recipes/demo/toy2d.py --out runs/toy-demo
 
 clean:
 	rm -rf site runs .pytest_cache .mypy_cache .hypothesis
