@@ -1,16 +1,31 @@
-"""Sampling by optimisation: the Descender, its results, NAG-GD and optimiser lookup."""
+"""Sampling by optimisation: the Descender, its results, NAG-GD, optimiser lookup, and the
+paper's sampler defaults (step budget, NAG-GD look-ahead, the default descender)."""
 
+from energykit.descent.defaults import (
+    DEFAULT_STEP_BUDGET,
+    PAPER_LR,
+    PAPER_MOMENTUM,
+    PAPER_STEPS,
+    default_lr,
+    paper_descender,
+)
 from energykit.descent.descender import Descender, DescentState
 from energykit.descent.nag import NAGGD
 from energykit.descent.resolve import available_optimizers, resolve_optimizer
 from energykit.descent.result import DescentResult, DescentStep
 
 __all__ = [
+    "DEFAULT_STEP_BUDGET",
     "NAGGD",
+    "PAPER_LR",
+    "PAPER_MOMENTUM",
+    "PAPER_STEPS",
     "Descender",
     "DescentResult",
     "DescentState",
     "DescentStep",
     "available_optimizers",
+    "default_lr",
+    "paper_descender",
     "resolve_optimizer",
 ]

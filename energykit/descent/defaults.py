@@ -13,18 +13,21 @@ from typing import Any
 
 from energykit._checks import check_int
 from energykit.descent.descender import Descender
+
+# Step size and look-ahead of the paper's best EqM-XL/2 sampler (Section 5, FID 1.90), defined
+# with `NAGGD` (its defaults) and re-exported here, the place to import them from: `nag`
+# cannot import this module (it imports the Descender, which imports `nag`).
+from energykit.descent.nag import PAPER_LR, PAPER_MOMENTUM
 from energykit.descent.resolve import OptimizerSpec
 from energykit.fields.base import EnergyField
 
-#: Step size and look-ahead of the paper's best EqM-XL/2 sampler (Section 5, FID 1.90).
-PAPER_LR = 0.0017
-PAPER_MOMENTUM = 0.3
 #: Step budget of that sampler.
 PAPER_STEPS = 250
 #: Path length of the default step: `lr = DEFAULT_STEP_BUDGET / steps` (0.0017 at 250).
 DEFAULT_STEP_BUDGET = 0.425
 
-#: Names under which `resolve_optimizer` finds NAG-GD, whose look-ahead defaults to 0.3.
+#: Names under which `resolve_optimizer` finds NAG-GD, whose look-ahead defaults to
+#: `PAPER_MOMENTUM`.
 NAG_NAMES = ("nag", "naggd")
 
 
@@ -39,8 +42,8 @@ def default_lr(steps: int) -> float:
 
 
 def default_momentum(optimizer: OptimizerSpec, momentum: float | None) -> dict[str, Any]:
-    """The optimiser keyword for the look-ahead: `momentum` when given, the paper's 0.3 for
-    NAG-GD, nothing otherwise."""
+    """The optimiser keyword for the look-ahead: `momentum` when given, `PAPER_MOMENTUM`
+    (the paper's 0.3) for NAG-GD named as a string, nothing otherwise."""
     if momentum is None and isinstance(optimizer, str) and optimizer in NAG_NAMES:
         momentum = PAPER_MOMENTUM
     return {} if momentum is None else {"momentum": momentum}
@@ -74,3 +77,15 @@ def paper_descender(
     step = default_lr(steps) if lr is None else lr
     extra = default_momentum(optimizer, momentum)
     return Descender(field, optimizer, lr=step, steps=steps, g_min=g_min, **extra, **kwargs)
+
+
+__all__ = [
+    "DEFAULT_STEP_BUDGET",
+    "NAG_NAMES",
+    "PAPER_LR",
+    "PAPER_MOMENTUM",
+    "PAPER_STEPS",
+    "default_lr",
+    "default_momentum",
+    "paper_descender",
+]

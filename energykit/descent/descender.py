@@ -17,21 +17,13 @@ one: it is never evaluated or moved again, its `x` stays at its last finite iter
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
-from energykit._checks import (
-    batch_norm,
-    batch_view,
-    check_gradient,
-    check_int,
-    check_real,
-    select_rows,
-)
+from energykit._checks import check_int, check_real
+from energykit.descent._evaluation import Plan, evaluation_for
 from energykit.descent._inputs import (
     NonFinite,
     check_callback,
@@ -46,60 +38,10 @@ from energykit.descent.resolve import (
     resolve_optimizer,
 )
 from energykit.descent.result import DescentResult, DescentStep
+from energykit.descent.state import DescentState
 from energykit.fields.base import EnergyField
 
-
-@dataclass
-class DescentState:
-    """A descent in progress (from `Descender.start`), advanced by `Descender.step`.
-
-    Attributes:
-        x: The samples, a leaf tensor the optimiser owns, `(B, *shape)`.
-        optimizer: The optimiser stepping `x`.
-        cond: Conditioning for the field, batched tensors sliced with the active rows.
-        step: Steps taken so far.
-        steps: Updates per sample, `(B,)`.
-        nfe: Field evaluations per sample, `(B,)`.
-        grad_norm: Last evaluated gradient norm per sample, `(B,)`.
-        converged: Rows stopped on `g_min`, `(B,)`.
-        failed: Rows frozen on a non-finite value (`nonfinite="freeze"`), `(B,)`.
-        trajectory: Recorded states (with `record=True`).
-    """
-
-    x: Tensor
-    optimizer: Optimizer
-    cond: dict[str, Any]
-    max_steps: int
-    steps: Tensor
-    nfe: Tensor
-    grad_norm: Tensor
-    converged: Tensor
-    failed: Tensor
-    step: int = 0
-    #: `int(converged.sum())`, kept on the host so `done` needs no device sync.
-    n_converged: int = 0
-    #: `int(failed.sum())`, likewise.
-    n_failed: int = 0
-    trajectory: list[Tensor] | None = field(default=None)
-
-    @property
-    def done(self) -> bool:
-        """True once every step was taken or every sample has stopped or failed."""
-        stopped = self.n_converged + self.n_failed
-        return self.step >= self.max_steps or stopped == self.x.shape[0]
-
-    def result(self) -> DescentResult:
-        """Freeze the state into a `DescentResult`."""
-        traj = None if self.trajectory is None else torch.stack(self.trajectory)
-        return DescentResult(
-            x=self.x.detach().clone(),
-            steps=self.steps.clone(),
-            nfe=self.nfe.clone(),
-            grad_norm=self.grad_norm.clone(),
-            converged=self.converged.clone(),
-            failed=self.failed.clone(),
-            trajectory=traj,
-        )
+__all__ = ["Descender", "DescentState"]
 
 
 class Descender:
@@ -164,6 +106,8 @@ class Descender:
         self.callback = check_callback(callback)
         self.nonfinite = check_nonfinite(nonfinite)
         self.optimizer_kwargs = optimizer_kwargs
+        # The loop is one; what a step evaluates and how it accounts is chosen here, once.
+        self._evaluation = evaluation_for(field, self.g_min, self.nonfinite)
 
     def start(self, x0: Tensor, **cond: Any) -> DescentState:
         """Set up a descent from `x0` (not modified) without taking a step.
@@ -196,6 +140,9 @@ class Descender:
     def step(self, state: DescentState) -> DescentStep:
         """Take one optimiser step on every active sample of `state`.
 
+        Returns:
+            The `DescentStep` record of the step (also passed to the callback, if any).
+
         Raises:
             TypeError: `state` is not a `DescentState`.
             RuntimeError: the descent is already done.
@@ -207,73 +154,23 @@ class Descender:
                 "Descender.step state: expected a DescentState from Descender.start, "
                 f"got {type(state).__name__}"
             )
-        active, grad = self._advance(state)
-        return self._report(state, active, grad)
-
-    def _report(self, state: DescentState, active: Tensor, grad: Tensor) -> DescentStep:
-        """The `DescentStep` record of the step just taken, passed to the callback if any."""
+        if state.done:
+            raise RuntimeError(f"Descender.step: the descent is done after {state.step} steps")
+        plan = self._advance(state)
+        self._evaluation.settle(state)
+        assert state.last_grad is not None  # internal: `_advance` checked the closure ran
         info = DescentStep(
             state.step - 1,
             state.x.detach(),
-            grad,
+            state.last_grad,
             state.grad_norm.clone(),
-            active,
+            _active_rows(plan, state),
             state.converged.clone(),
             state.failed.clone(),
         )
         if self.callback is not None:
             self.callback(info)
         return info
-
-    def _advance(self, state: DescentState) -> tuple[Tensor, Tensor]:
-        """One step. Returns the rows evaluated `(B,)` and the gradient written `(B, *shape)`,
-        from which `_report` builds a record only when one is wanted (`run` without a
-        callback skips it, saving two copies per step)."""
-        if state.done:
-            raise RuntimeError(f"Descender.step: the descent is done after {state.step} steps")
-        x, k = state.x, state.step
-        active = ~(state.converged | state.failed)
-        rows = None if state.n_converged + state.n_failed == 0 else active.nonzero().flatten()
-        # Only adaptive compute and freezing hold rows back; without them nothing is restored.
-        holds = self.g_min is not None or self.nonfinite == "freeze"
-        before = x.detach().clone() if holds else None
-        seen: dict[str, Tensor] = {}
-
-        def closure() -> float:
-            seen["grad"] = self._evaluate(state, rows, k)
-            x.grad = seen["grad"]
-            return 0.0  # no loss: an implicit field has no energy to report
-
-        state.optimizer.step(closure)
-        _require_closure(state.optimizer, seen)
-        if before is None:
-            # Nothing can stop: every row moved. One check (one host sync) covers the
-            # gradient and the new samples.
-            state.steps.add_(1)
-            _check_finite_all(x, state.grad_norm, k)
-        else:
-            self._hold_back(state, active, before, k)
-        state.step += 1
-        if state.trajectory is not None:
-            state.trajectory.append(x.detach().clone())
-        return active, seen["grad"]
-
-    @torch.no_grad()
-    def _hold_back(self, state: DescentState, active: Tensor, before: Tensor, k: int) -> None:
-        """After a step: freeze rows whose sample turned non-finite (`"freeze"`), put stopped
-        and frozen rows back to `before`, count the moved ones, and refresh the host-side
-        counts (one sync; `"raise"` adds the finiteness check of the moved rows)."""
-        x = state.x
-        if self.nonfinite == "freeze":
-            state.failed |= active & ~state.converged & ~_finite_rows(x)
-        held = state.converged | state.failed
-        x.copy_(torch.where(batch_view(held, x), before, x))
-        moved = active & ~held
-        state.steps += moved.long()
-        if self.nonfinite == "raise":
-            _check_finite_rows(x, moved, k)
-        counts = torch.stack([state.converged.sum(), state.failed.sum()]).tolist()
-        state.n_converged, state.n_failed = int(counts[0]), int(counts[1])
 
     def run(self, x0: Tensor, **cond: Any) -> DescentResult:
         """Descend from `x0` until `steps` are taken or every sample has stopped (or failed).
@@ -291,121 +188,39 @@ class Descender:
                 non-finite.
         """
         state = self.start(x0, **cond)
-        lean = self.g_min is None and self.nonfinite == "raise"
-        if lean and self.callback is None and not self.record:
-            self._run_fixed(state)
+        # With a callback every step is reported (`step`); without, no record is built.
+        advance = self._advance if self.callback is None else self.step
         while not state.done:
-            active, grad = self._advance(state)
-            if self.callback is not None:
-                self._report(state, active, grad)
+            advance(state)
+        self._evaluation.settle(state)
         return state.result()
 
-    def _run_fixed(self, state: DescentState) -> None:
-        """The fixed-budget loop (no adaptive compute, freezing, callback or recording): per
-        step only the optimiser step and one finiteness check of the samples, which also
-        catches a non-finite gradient (it reaches `x` through any optimiser's update). The
-        per-sample counts and the last gradient's norm are filled in once at the end; the
-        evaluations are the closure's calls, counted on the host (LBFGS makes several)."""
-        x, field, cond, b = state.x, self.field, state.cond, state.x.shape[0]
-        last: dict[str, Tensor] = {}
-        calls = [0]
+    def _advance(self, state: DescentState) -> Plan:
+        """The loop's body on a state that is not done: plan, let the optimiser step through
+        the closure, close the step. Returns the plan it ran (which rows were evaluated)."""
+        k, x, evaluation = state.step, state.x, self._evaluation
+        plan = evaluation.plan(state)
+        state.last_grad = None
 
         def closure() -> float:
-            with torch.no_grad():
-                xd = x.detach()
-                last["grad"] = check_gradient(field, xd, field.gradient(xd, **cond))
-            calls[0] += 1
-            x.grad = last["grad"]
-            return 0.0
+            state.last_grad = x.grad = evaluation.absorb(state, plan, k)
+            return 0.0  # no loss: an implicit field has no energy to report
 
-        first = state.step
-        for k in range(first, state.max_steps):
-            state.optimizer.step(closure)
-            _require_closure(state.optimizer, last)
-            if not bool(torch.isfinite(x).all()):
-                bad_g = ~torch.isfinite(last["grad"].reshape(b, -1)).all(dim=1)
-                if bool(bad_g.any()):
-                    rows = bad_g.nonzero().flatten().tolist()[:10]
-                    raise FloatingPointError(
-                        f"descent: non-finite gradient at step {k} in samples {rows}"
-                    )
-                _check_finite_rows(x, torch.ones(b, dtype=torch.bool, device=x.device), k)
-        taken = state.max_steps - first
-        state.steps.add_(taken)
-        state.nfe.add_(calls[0])
-        state.step = state.max_steps
-        if taken:
-            state.grad_norm.copy_(batch_norm(last["grad"]))
-
-    @torch.no_grad()
-    def _evaluate(self, state: DescentState, rows: Tensor | None, k: int) -> Tensor:
-        """Gradient at the optimiser's current point for the active rows; zeros elsewhere
-        (and, with `"freeze"`, for rows whose gradient is non-finite)."""
-        x = state.x.detach()
-        b = x.shape[0]
-        xa = x if rows is None else x[rows]
-        cond = state.cond if rows is None else select_rows(state.cond, rows, b)
-        g = check_gradient(self.field, xa, self.field.gradient(xa, **cond))
-        norms = batch_norm(g)
-        if rows is None and self.g_min is None and self.nonfinite == "raise":
-            # The finiteness of the norms is checked after the step, together with x.
-            state.nfe.add_(1)
-            state.grad_norm.copy_(norms)
-            return g
-        idx = slice(None) if rows is None else rows
-        state.nfe[idx] += 1
-        state.grad_norm[idx] = norms.to(state.grad_norm.dtype)
-        finite = torch.isfinite(norms)
-        if self.nonfinite == "raise":
-            if not bool(finite.all()):
-                bad = torch.arange(b, device=x.device) if rows is None else rows
-                raise FloatingPointError(
-                    f"descent: non-finite gradient at step {k} in samples "
-                    f"{bad[~finite].tolist()[:10]}"
-                )
-        else:
-            # Tracked on the device: no sync here. A frozen row's NaN never reaches the
-            # optimiser (a NaN would spread through any optimiser that mixes rows).
-            state.failed[idx] |= ~finite
-            g = torch.where(batch_view(state.failed[idx], g), torch.zeros_like(g), g)
-        if self.g_min is not None:
-            newly = norms < self.g_min
-            state.converged[idx] |= newly
-            g = torch.where(batch_view(newly, g), torch.zeros_like(g), g)
-        if rows is None:
-            return g
-        full = torch.zeros_like(x)
-        full[rows] = g
-        return full
+        state.optimizer.step(closure)
+        if state.last_grad is None:
+            raise RuntimeError(
+                f"{type(state.optimizer).__name__}.step did not call its closure; the "
+                "Descender needs optimisers that accept step(closure)"
+            )
+        evaluation.close_step(state, plan, k)
+        state.step += 1
+        if state.trajectory is not None:
+            state.trajectory.append(x.detach().clone())
+        return plan
 
 
-def _require_closure(optimizer: Optimizer, seen: dict[str, Tensor]) -> None:
-    if "grad" not in seen:
-        raise RuntimeError(
-            f"{type(optimizer).__name__}.step did not call its closure; the "
-            "Descender needs optimisers that accept step(closure)"
-        )
-
-
-def _finite_rows(x: Tensor) -> Tensor:
-    """Whether every entry of each sample is finite: `(B, *shape) -> (B,)` bool."""
-    return torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
-
-
-def _check_finite_all(x: Tensor, grad_norm: Tensor, k: int) -> None:
-    """Raise if a gradient norm of step `k` or a sample is non-finite (one host sync)."""
-    if bool(torch.isfinite(grad_norm).all() & torch.isfinite(x).all()):
-        return
-    bad_grad = ~torch.isfinite(grad_norm)
-    if bool(bad_grad.any()):
-        rows = bad_grad.nonzero().flatten().tolist()[:10]
-        raise FloatingPointError(f"descent: non-finite gradient at step {k} in samples {rows}")
-    rows = (~_finite_rows(x)).nonzero().flatten().tolist()
-    raise FloatingPointError(f"descent: samples became non-finite at step {k}: {rows[:10]}")
-
-
-def _check_finite_rows(x: Tensor, rows: Tensor, k: int) -> None:
-    bad = rows & ~_finite_rows(x)
-    if bool(bad.any()):
-        rows_bad = bad.nonzero().flatten().tolist()[:10]
-        raise FloatingPointError(f"descent: samples became non-finite at step {k}: {rows_bad}")
+def _active_rows(plan: Plan, state: DescentState) -> Tensor:
+    """The rows `plan` evaluated, `(B,)` bool."""
+    if plan.active is not None:
+        return plan.active
+    return torch.ones(state.x.shape[0], dtype=torch.bool, device=state.x.device)

@@ -21,7 +21,10 @@ from torch.optim import Optimizer
 
 from energykit._checks import check_real
 
-#: Step size and momentum of the paper's best EqM-XL/2 sampler (Section 5, FID 1.90).
+#: Step size and look-ahead of the paper's best EqM-XL/2 sampler (Section 5, FID 1.90), the
+#: defaults of `NAGGD`. Import them from `energykit.descent` (or `descent.defaults`, with the
+#: rest of the paper's sampler defaults); this module cannot import `defaults`, which imports
+#: the `Descender`, which imports this module.
 PAPER_LR = 0.0017
 PAPER_MOMENTUM = 0.3
 

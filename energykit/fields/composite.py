@@ -88,7 +88,7 @@ class WeightedSum(EnergyField):
         return f"weights={self.weights.tolist()}, offset={float(self.offset)}"
 
     def gradient(self, x: Tensor, **cond: Any) -> Tensor:
-        """$\\sum_i w_i \nabla E_i(x)$. Terms that bind the same field with different
+        """$\\sum_i w_i \\nabla E_i(x)$. Terms that bind the same field with different
         conditioning (`model.bind(y=a) + model.bind(y=b)`) are evaluated in one batched call
         of that field: the batch repeated once per term, the bound values stacked."""
         fields = self.fields

@@ -1,4 +1,8 @@
-"""The linear interpolant between noise and data, and its random draws."""
+"""The linear interpolant between noise and data, and its random draws.
+
+`interpolate`, `draw_levels` and `draw_noise` live in `energykit._interpolant` (the tasks use
+them too) and are re-exported here unchanged.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +10,14 @@ import torch
 from torch import Tensor
 
 from energykit._checks import (
-    batch_view,
     check_batch,
     check_finite_fast,
     check_shape,
     check_unit_interval,
 )
+from energykit._interpolant import draw_levels, draw_noise, interpolate
 
-
-def interpolate(x: Tensor, noise: Tensor, gamma: Tensor) -> Tensor:
-    """$x_\\gamma = \\gamma x + (1 - \\gamma) \\epsilon$: $\\gamma = 0$ is noise, 1 is data.
-
-    Args:
-        x: Data, `(B, *shape)`.
-        noise: $\\epsilon$, same shape.
-        gamma: Per-sample levels, `(B,)`.
-
-    Returns:
-        The interpolant, `(B, *shape)`.
-    """
-    g = batch_view(gamma.to(x.dtype), x)
-    return g * x + (1 - g) * noise
-
-
-def draw_levels(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """$\\gamma \\sim U[0, 1)$ per sample, `(B,)`, on `x`'s device and dtype."""
-    return torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
-
-
-def draw_noise(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """$\\epsilon \\sim \\mathcal N(0, I)$ shaped like `x`."""
-    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+__all__ = ["draw_batch", "draw_levels", "draw_noise", "interpolate"]
 
 
 def draw_batch(

@@ -12,38 +12,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_batch, check_finite_tensor, check_int
-from energykit.descent import Descender, DescentResult
+from energykit._checks import check_batch, check_finite_tensor
+from energykit._interpolant import draw_noise, interpolate
+from energykit.descent import PAPER_STEPS, DescentResult, paper_descender
 from energykit.descent.resolve import OptimizerSpec
 from energykit.fields import EnergyField
-
-#: Path length of the default step: `lr = DEFAULT_STEP_BUDGET / steps` (0.0017 at 250).
-DEFAULT_STEP_BUDGET = 0.425
-
-
-def paper_descender(
-    field: EnergyField,
-    optimizer: OptimizerSpec,
-    *,
-    lr: float | None,
-    steps: int,
-    g_min: float | None,
-    momentum: float | None,
-) -> Descender:
-    r"""The tasks' sampler: step $0.425 / $ `steps` unless `lr` is given, and NAG-GD's
-    look-ahead $\mu = 0.3$ unless `momentum` is given (the paper's settings).
-
-    Raises:
-        TypeError: `field` is not an `EnergyField`.
-        ValueError: `steps` is not a positive int.
-    """
-    check_field(field)
-    steps = check_int("steps", steps, minimum=1)
-    if momentum is None and optimizer in ("nag", "naggd"):
-        momentum = 0.3
-    extra: dict[str, Any] = {} if momentum is None else {"momentum": momentum}
-    step = DEFAULT_STEP_BUDGET / steps if lr is None else lr
-    return Descender(field, optimizer, lr=step, steps=steps, g_min=g_min, **extra)
 
 
 def check_field(field: object) -> EnergyField:
@@ -60,10 +33,16 @@ def noise(x: Tensor, gamma: float | Tensor, *, generator: torch.Generator | None
     """The interpolant $x_\\gamma = \\gamma x + (1 - \\gamma)\\varepsilon$,
     $\\varepsilon \\sim \\mathcal N(0, I)$: $\\gamma = 1$ is `x`, 0 pure noise.
 
+    The noise is drawn as the objectives draw it (`energykit.objectives.draw_noise`), so one
+    generator state gives the same $\\varepsilon$ here as in `EqMLoss`.
+
     Args:
         x: Clean inputs `(B, *shape)`.
         gamma: One level, or one per sample `(B,)`, in $[0, 1]$.
-        generator: Draws $\\varepsilon$.
+        generator: Draws $\\varepsilon$; it must live on `x`'s device.
+
+    Returns:
+        $x_\\gamma$, `(B, *shape)`.
 
     Raises:
         ValueError: an empty or non-finite `x`, or `gamma` outside $[0, 1]$ (or NaN).
@@ -74,9 +53,7 @@ def noise(x: Tensor, gamma: float | Tensor, *, generator: torch.Generator | None
         raise ValueError(f"gamma: expected a number or shape ({x.shape[0]},), got {tuple(g.shape)}")
     if not bool(((g >= 0) & (g <= 1)).all()):
         raise ValueError(f"gamma: expected values in [0, 1], got {g.tolist()}")
-    g = g.reshape(-1, *([1] * (x.ndim - 1))) if g.ndim == 1 else g
-    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
-    return g * x + (1 - g) * eps
+    return interpolate(x, draw_noise(x, generator), g.expand(x.shape[0]))
 
 
 def denoise(
@@ -85,7 +62,7 @@ def denoise(
     *,
     optimizer: OptimizerSpec = "nag",
     lr: float | None = None,
-    steps: int = 250,
+    steps: int = PAPER_STEPS,
     g_min: float | None = None,
     momentum: float | None = None,
     **cond: Any,
@@ -96,11 +73,13 @@ def denoise(
         field: The landscape (paper sign: the gradient points uphill).
         x_noisy: Inputs `(B, *shape)` at any, unknown, noise level.
         optimizer: Any `Descender` optimiser; `"nag"` is the paper's NAG-GD.
-        lr: Step size; default $0.425 / $ `steps` (the paper's 0.0017 at 250 steps).
-        steps: Step budget.
+        lr: Step size; default `default_lr(steps)` $= 0.425 / $ `steps` (the paper's 0.0017
+            at 250 steps).
+        steps: Step budget (default `PAPER_STEPS`, 250).
         g_min: Adaptive compute: stop a sample once $\\lVert\\nabla E\\rVert$ falls below it
             (inputs that are already clean stop at once).
-        momentum: NAG-GD look-ahead $\\mu$ (default 0.3 for `"nag"`) or SGD momentum.
+        momentum: NAG-GD look-ahead $\\mu$ (default `PAPER_MOMENTUM`, 0.3, for `"nag"`) or
+            SGD momentum.
         **cond: Conditioning passed to the field (e.g. `y=labels`).
 
     Returns:
@@ -112,9 +91,9 @@ def denoise(
     """
     x_noisy = check_finite_tensor("x_noisy", check_batch("x_noisy", x_noisy))
     descender = paper_descender(
-        field, optimizer, lr=lr, steps=steps, g_min=g_min, momentum=momentum
+        check_field(field), optimizer, lr=lr, steps=steps, g_min=g_min, momentum=momentum
     )
     return descender.run(x_noisy, **cond)
 
 
-__all__ = ["DEFAULT_STEP_BUDGET", "denoise", "noise"]
+__all__ = ["denoise", "noise"]

@@ -14,10 +14,10 @@ import torch
 from torch import Tensor
 
 from energykit._checks import check_batch, check_finite_tensor, check_shape
-from energykit.descent import DescentResult
+from energykit.descent import PAPER_STEPS, DescentResult, paper_descender
 from energykit.descent.resolve import OptimizerSpec
 from energykit.fields import EnergyField
-from energykit.tasks.denoise import check_field, paper_descender
+from energykit.tasks.denoise import check_field
 
 
 class _Masked(EnergyField):
@@ -44,7 +44,7 @@ def inpaint(
     *,
     optimizer: OptimizerSpec = "nag",
     lr: float | None = None,
-    steps: int = 250,
+    steps: int = PAPER_STEPS,
     g_min: float | None = None,
     momentum: float | None = None,
     init: Tensor | None = None,
@@ -59,10 +59,11 @@ def inpaint(
         mask: 1 = known, 0 = to fill; shape `x.shape` or broadcastable to it
             (e.g. `(1, *shape)` for one mask for all).
         optimizer: Any `Descender` optimiser; `"nag"` is the paper's NAG-GD.
-        lr: Step size; default $0.425 / $ `steps`.
-        steps: Step budget.
+        lr: Step size; default `default_lr(steps)` $= 0.425 / $ `steps`.
+        steps: Step budget (default `PAPER_STEPS`, 250).
         g_min: Adaptive compute threshold on the masked gradient norm.
-        momentum: NAG-GD look-ahead (default 0.3 for `"nag"`) or SGD momentum.
+        momentum: NAG-GD look-ahead (default `PAPER_MOMENTUM`, 0.3, for `"nag"`) or SGD
+            momentum.
         init: Starting values for the unknown entries (default standard normal noise).
         generator: Draws the default `init`.
         **cond: Conditioning passed to the field.

@@ -20,8 +20,9 @@ import torch
 from torch import Tensor
 
 from energykit._checks import check_batch, check_finite_tensor, check_int
+from energykit.descent import paper_descender
 from energykit.fields import EnergyField, NoEnergyError
-from energykit.tasks.denoise import check_field, paper_descender
+from energykit.tasks.denoise import check_field
 
 #: The score names `ood_scores` accepts.
 OOD_METHODS = ("energy", "grad_norm", "descent_distance", "descent_steps")
@@ -44,7 +45,8 @@ def ood_scores(
         x: Inputs `(B, *shape)`.
         method: One of `OOD_METHODS` (see the module docstring).
         steps: Descent budget of the descent-based scores.
-        lr: Descent step of the descent-based scores (default $0.425/$`steps`).
+        lr: Descent step of the descent-based scores (default `default_lr(steps)`
+            $= 0.425/$`steps`).
         g_min: Threshold of `"descent_steps"` (required there).
         **cond: Conditioning passed to the field.
 

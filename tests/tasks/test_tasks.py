@@ -35,6 +35,24 @@ def test_noise_is_the_interpolant():
         noise(x, torch.ones(3))
 
 
+@pytest.mark.parametrize("gamma", [0.3, [0.0, 0.25, 0.5, 1.0]])
+def test_noise_draws_as_the_objectives_interpolant(gamma):
+    # Same generator state, same draws: exactly the interpolant EqMLoss builds for these levels.
+    from energykit.objectives.interpolant import draw_batch
+
+    x = torch.randn(4, 2, 3, dtype=D)
+    levels = torch.as_tensor(gamma, dtype=D).expand(4)
+    got = noise(x, torch.as_tensor(gamma, dtype=D), generator=torch.Generator().manual_seed(7))
+    want, _, eps = draw_batch(x, levels, None, torch.Generator().manual_seed(7), "gamma")
+    assert torch.equal(got, want)
+    manual = ek.objectives.interpolate(
+        x, ek.objectives.draw_noise(x, torch.Generator().manual_seed(7)), levels
+    )
+    assert torch.equal(got, manual) and torch.equal(
+        eps, ek.objectives.draw_noise(x, torch.Generator().manual_seed(7))
+    )
+
+
 def test_denoise_returns_to_the_nearest_mixture_mode():
     means = torch.tensor([[-4.0, 0.0], [4.0, 0.0], [0.0, 4.0]], dtype=D)
     field = GaussianMixture(means, 0.5)
