@@ -12,6 +12,10 @@ Non-finite values (`nonfinite`): by default a NaN/inf gradient or sample raises
 `FloatingPointError`. With `nonfinite="freeze"` the sample is frozen instead, like a stopped
 one: it is never evaluated or moved again, its `x` stays at its last finite iterate, and
 `DescentResult.failed` names it, while the rest of the batch descends on.
+
+One loop serves `run` and `step`; what a step evaluates and how it is accounted for (every
+row every step for the fixed budget, active rows only for `g_min` and freezing) is an
+evaluation strategy chosen at construction (`energykit.descent._evaluation`).
 """
 
 from __future__ import annotations

@@ -97,8 +97,8 @@ def test_nag_without_closure():
 
 @pytest.mark.parametrize("opt", ["gd", "nag", "adam"])
 def test_fixed_budget_run_equals_manual_stepping(opt):
-    # run() takes a leaner loop when nothing can stop early; it must agree exactly with
-    # step() driven by hand, including the per-sample accounting.
+    # run() without a callback keeps the fixed budget's counts on the host until the end; it
+    # must agree exactly with step() driven by hand, including the per-sample accounting.
     field = Quadratic(torch.diag(torch.tensor([1.0, 3.0], dtype=torch.float64)))
     x0 = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     d = ek.Descender(field, opt, lr=0.05, steps=7)
