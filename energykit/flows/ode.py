@@ -16,7 +16,8 @@ from torch import Tensor
 
 from energykit._checks import check_batch, check_finite_tensor, check_int, check_real
 
-Velocity = Callable[[Tensor, Tensor], Tensor]
+#: A velocity as a step sees it: `v(x, t)` with the conditioning already bound.
+VelocityFn = Callable[[Tensor, Tensor], Tensor]
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,12 @@ class ODEResult:
     trajectory: Tensor | None = None
 
 
-def euler_step(v: Velocity, x: Tensor, t: Tensor, h: float) -> tuple[Tensor, int]:
+def euler_step(v: VelocityFn, x: Tensor, t: Tensor, h: float) -> tuple[Tensor, int]:
     """$x + h\\, v(x, t)$; one evaluation."""
     return x + h * v(x, t), 1
 
 
-def heun_step(v: Velocity, x: Tensor, t: Tensor, h: float) -> tuple[Tensor, int]:
+def heun_step(v: VelocityFn, x: Tensor, t: Tensor, h: float) -> tuple[Tensor, int]:
     """Heun's method (explicit trapezoid): $x + \\tfrac h2 (v(x, t) + v(\\tilde x, t + h))$
     with $\\tilde x = x + h\\, v(x, t)$; two evaluations."""
     v0 = v(x, t)
@@ -47,7 +48,7 @@ def heun_step(v: Velocity, x: Tensor, t: Tensor, h: float) -> tuple[Tensor, int]
     return x + 0.5 * h * (v0 + v1), 2
 
 
-METHODS: dict[str, Callable[[Velocity, Tensor, Tensor, float], tuple[Tensor, int]]] = {
+METHODS: dict[str, Callable[[VelocityFn, Tensor, Tensor, float], tuple[Tensor, int]]] = {
     "euler": euler_step,
     "heun": heun_step,
 }

@@ -1,7 +1,21 @@
-"""Training: typed configs, the `Trainer` (EMA, atomic checkpoints, exact resume), sampling."""
+"""Training: typed configs, the `Trainer` (EMA, atomic checkpoints, exact resume), and the
+trained model (`load_trained` -> `TrainedModel.field()` / `.velocity()`).
 
+Sampling lives in `energykit.sampling`; `generate`, `Samples`, `SampleConfig` and
+`default_lr` are re-exported here for compatibility.
+"""
+
+from energykit.descent.defaults import default_lr
+from energykit.sampling import SampleConfig, Samples
 from energykit.train.build import DataSource, build_data, build_net, build_objective, wrap_field
-from energykit.train.checkpoint import CorruptCheckpointError, load_checkpoint, save_checkpoint
+from energykit.train.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CorruptCheckpointError,
+    TrainedModel,
+    load_checkpoint,
+    load_trained,
+    save_checkpoint,
+)
 from energykit.train.config import (
     ConfigError,
     DataConfig,
@@ -9,17 +23,17 @@ from energykit.train.config import (
     NetConfig,
     ObjectiveConfig,
     OptimConfig,
-    SampleConfig,
     TrainConfig,
     apply_overrides,
     load_config,
 )
 from energykit.train.ema import EMA
-from energykit.train.generate import Samples, default_lr, generate
+from energykit.train.generate import generate
 from energykit.train.guard import NonFiniteError, NonFiniteLossError
-from energykit.train.trainer import TrainedModel, Trainer, load_trained
+from energykit.train.trainer import Trainer
 
 __all__ = [
+    "CHECKPOINT_FORMAT",
     "EMA",
     "ConfigError",
     "CorruptCheckpointError",

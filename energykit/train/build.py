@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from energykit.data import TOY_DISTRIBUTIONS, load_images, sample_toy
-from energykit.fields import DotEnergy, EnergyField, ImplicitField, L2Energy
+from energykit.data import LATENTS, dataset_info, load_images, sample_toy
 from energykit.nets import MLP, DiT, UNet
 from energykit.objectives import (
     Constant,
@@ -20,6 +20,7 @@ from energykit.objectives import (
     Piecewise,
     Schedule,
     TruncatedDecay,
+    objective_kind,
 )
 from energykit.train.config import DataConfig, NetConfig, ObjectiveConfig, TrainConfig
 
@@ -82,7 +83,7 @@ class LatentData(DataSource):
         shown = perm[: cfg.holdout] if cfg.holdout else perm[: min(512, n)]
         shown = shown.sort().values
         super().__init__(
-            name="latents",
+            name=LATENTS,
             shape=tuple(self.store.shape),
             x_test=self.store.mean_latents(shown),
             y_test=self.store.labels[shown],
@@ -98,9 +99,10 @@ class LatentData(DataSource):
 
 def build_data(cfg: DataConfig) -> DataSource:
     """Load (or set up the sampler of) the dataset `cfg.name`."""
-    if cfg.name == "latents":
+    family = dataset_info(cfg.name).family
+    if family == "latents":
         return LatentData(cfg)
-    if cfg.name in TOY_DISTRIBUTIONS:
+    if family == "toy":
         gen = torch.Generator().manual_seed(10_000 + cfg.split_seed)
         test = sample_toy(cfg.name, TOY_TEST_SIZE, generator=gen)
         return DataSource(cfg.name, (2,), test, None, None)
@@ -118,16 +120,11 @@ def build_data(cfg: DataConfig) -> DataSource:
     )
 
 
-def is_flow_matching(kind: str) -> bool:
-    """Whether an objective kind trains a velocity (sampled by ODE) rather than a field."""
-    return kind in ("fm", "fm-uncond")
-
-
 def build_net(
     cfg: NetConfig, objective: ObjectiveConfig, shape: tuple[int, ...], num_classes: int | None
 ) -> nn.Module:
-    """The backbone; only time-conditional FM gets a time input."""
-    time_dim = cfg.time_dim if objective.kind == "fm" else None
+    """The backbone; only a time-conditional objective (FM) gets a time input."""
+    time_dim = cfg.time_dim if objective_kind(objective.kind).time_conditional else None
     if cfg.kind == "dit":
         if len(shape) != 3 or shape[1] != shape[2]:
             raise ValueError(f"net.kind: 'dit' needs square (C, H, W) inputs, got shape {shape}")
@@ -169,26 +166,19 @@ def build_schedule(cfg: ObjectiveConfig) -> Schedule:
 
 
 def build_objective(cfg: ObjectiveConfig) -> EqMLoss | FlowMatchingLoss:
-    """The loss object for `cfg.kind`."""
-    if is_flow_matching(cfg.kind):
-        return FlowMatchingLoss(time_conditional=cfg.kind == "fm")
-    return EqMLoss(build_schedule(cfg))
+    """The loss object for `cfg.kind` (`energykit.objectives.OBJECTIVE_KINDS`)."""
+    return objective_kind(cfg.kind).loss(build_schedule(cfg))
 
 
-def wrap_field(net: nn.Module, kind: str) -> EnergyField:
-    """The `EnergyField` an EqM net defines: implicit, dot-product or squared-L2 head."""
-    if kind == "eqm":
-        return ImplicitField(net)
-    if kind == "eqm-dot":
-        return DotEnergy(net)
-    if kind == "eqm-l2":
-        return L2Energy(net)
-    raise ValueError(f"objective.kind: {kind!r} trains a velocity, not an energy field")
-
-
-def loss_target(net: nn.Module, kind: str) -> Any:
-    """What the objective is called with: the field for EqM kinds, the bare net for FM."""
-    return net if is_flow_matching(kind) else wrap_field(net, kind)
+def wrap_field(net: nn.Module, kind: str) -> Any:
+    """Deprecated: use `TrainedModel.field()`, or `objective_kind(kind).field(net)`."""
+    warnings.warn(
+        "energykit.train.build.wrap_field is deprecated; use TrainedModel.field() or "
+        "energykit.objectives.objective_kind(kind).field(net)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return objective_kind(kind).field(net)
 
 
 def build_all(cfg: TrainConfig) -> tuple[DataSource, nn.Module]:

@@ -1,4 +1,5 @@
-"""Checkpoint files: atomic, checksummed, finite, and loaded without executing code.
+"""Checkpoint files: atomic, checksummed, finite, and loaded without executing code; and the
+model they hold, `TrainedModel` (`load_trained`).
 
 `save_checkpoint` refuses a payload holding a non-finite float, adds the SHA-256 digest of
 its content under `"sha256"`, and writes it atomically (temporary file, fsync, rename). The
@@ -9,19 +10,31 @@ a tensor record, which `torch.load` itself does not notice, is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from energykit._io import UnreadableFileError, atomic_save, load_torch
+from energykit.objectives import ObjectiveKindSpec, kind_of_field, objective_kind
+from energykit.sampling import Sampleable, Velocity
+from energykit.train.build import build_net
+from energykit.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from energykit.fields import EnergyField
 
 #: Key of the content digest inside a checkpoint.
 DIGEST_KEY = "sha256"
+
+#: Marks files written by `Trainer`; `load_trained` refuses anything else.
+CHECKPOINT_FORMAT = "energykit.trainer/1"
 
 
 class CorruptCheckpointError(UnreadableFileError):
@@ -66,6 +79,146 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             "(the file was damaged or changed after it was saved); refusing to load it"
         )
     return payload
+
+
+@dataclass(eq=False)
+class TrainedModel:
+    """A trained model ready for sampling: the EMA backbone, what it was trained as, and the
+    field or velocity it defines, built once (`field()` / `velocity()`).
+
+    Attributes:
+        net: The EMA weights, in eval mode.
+        kind: Objective kind it was trained with (`energykit.objectives.OBJECTIVE_KINDS`).
+        shape: Shape of one sample.
+        num_classes: Classes for conditioning, or `None`.
+        config: The full training config.
+        step: Training steps taken.
+    """
+
+    net: nn.Module
+    kind: str
+    shape: tuple[int, ...]
+    num_classes: int | None
+    config: TrainConfig
+    step: int
+    _built: Sampleable | None = dataclasses.field(default=None, init=False, repr=False)
+
+    @classmethod
+    def from_field(
+        cls,
+        energy: EnergyField,
+        *,
+        shape: tuple[int, ...],
+        num_classes: int | None,
+        config: TrainConfig,
+        step: int = 0,
+    ) -> TrainedModel:
+        """A model whose field is `energy` as it is (an `ImplicitField`, `DotEnergy` or
+        `L2Energy` over its `net`), e.g. a reference checkpoint converted to the paper's sign
+        by `energykit.interop.load_reference_eqm`; its kind follows from the head."""
+        spec = kind_of_field(energy)
+        model = cls(cast(nn.Module, energy.net), spec.name, shape, num_classes, config, step)
+        model._built = energy
+        return model
+
+    def with_field(self, energy: EnergyField) -> TrainedModel:
+        """The same model (weights, config, step), sampled through `energy` instead of the
+        field its kind defines, e.g. a wrapper of `self.field()` (EqM models only)."""
+        self.field()  # raises for flow matching
+        model = dataclasses.replace(self)
+        model._built = energy
+        return model
+
+    @property
+    def spec(self) -> ObjectiveKindSpec:
+        """The row of the table of objective kinds for `kind`."""
+        return objective_kind(self.kind)
+
+    @property
+    def dataset(self) -> str:
+        """The dataset it was trained on (`config.data.name`)."""
+        return self.config.data.name
+
+    def field(self) -> EnergyField:
+        """The `EnergyField` to descend on (built once, then the same object).
+
+        Raises:
+            ValueError: the model is flow matching (it defines a velocity: `velocity()`).
+        """
+        if self.spec.flow_matching:
+            raise ValueError(
+                f"TrainedModel.field: a {self.kind!r} model is flow matching and defines a "
+                "velocity, not an energy field; use .velocity()"
+            )
+        return cast("EnergyField", self.sampleable())
+
+    def velocity(self) -> Velocity:
+        """The `flows.Velocity` to integrate (built once, then the same object).
+
+        Raises:
+            ValueError: the model is EqM (it defines an energy field: `field()`).
+        """
+        if not self.spec.flow_matching:
+            raise ValueError(
+                f"TrainedModel.velocity: a {self.kind!r} model is EqM and defines an energy "
+                "field, not a velocity; use .field()"
+            )
+        return cast(Velocity, self.sampleable())
+
+    def sampleable(self) -> Sampleable:
+        """What `energykit.sampling.generate` samples: `field()` for EqM kinds, `velocity()`
+        for flow matching (built once, from the table of objective kinds)."""
+        if self._built is None:
+            spec = self.spec
+            self._built = (
+                Velocity(self.net, spec.time_conditional)
+                if spec.flow_matching
+                else spec.field(self.net)
+            )
+        return self._built
+
+
+def load_trained(
+    path: str | Path,
+    map_location: str | torch.device | None = None,
+    *,
+    net: nn.Module | None = None,
+    device: str | torch.device = "cpu",
+) -> TrainedModel:
+    """Rebuild the EMA model stored in a `Trainer` checkpoint.
+
+    Args:
+        path: The checkpoint (`last.pt`, `step_*.pt`).
+        map_location: Older name of `device`, kept for positional callers.
+        net: The module to load the EMA weights into, instead of the backbone the config
+            names (for runs trained with a network of the user's own; checkpoints hold
+            weights only).
+        device: Where the checkpoint's tensors are read to (the module itself is built on
+            the CPU; `energykit sample` moves it to its device).
+
+    Raises:
+        FileNotFoundError, UnreadableFileError, CorruptCheckpointError: see `load_checkpoint`.
+        ValueError: not a `Trainer` checkpoint, or its EMA weights hold NaN/inf.
+    """
+    payload = load_checkpoint(path, device if map_location is None else map_location)
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"checkpoint {str(path)!r}: expected an energykit Trainer checkpoint "
+            f"(format {CHECKPOINT_FORMAT!r}), got format {payload.get('format')!r}"
+        )
+    cfg = TrainConfig.from_dict(payload["config"])
+    bad = nonfinite_entries(payload["ema"])
+    if bad:
+        raise ValueError(
+            f"checkpoint {str(path)!r}: the EMA weights hold NaN/inf ({', '.join(bad[:5])}); "
+            "load an earlier checkpoint"
+        )
+    shape = tuple(payload["shape"])
+    classes = payload["num_classes"]
+    if net is None:
+        net = build_net(cfg.net, cfg.objective, shape, classes)
+    net.load_state_dict(payload["ema"])
+    return TrainedModel(net.eval(), cfg.objective.kind, shape, classes, cfg, int(payload["step"]))
 
 
 def payload_digest(payload: Any) -> str:

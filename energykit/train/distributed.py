@@ -1,80 +1,13 @@
-"""torch.distributed helpers for `Trainer` under `torchrun` (DDP; gloo on CPU, NCCL on GPU).
+"""torch.distributed helpers under `torchrun` (kept here for compatibility; they live in
+`energykit._distributed`, shared by training, sampling and latent encoding)."""
 
-`torchrun --nproc_per_node=N -m energykit train RECIPE --out DIR` sets `RANK`, `WORLD_SIZE`
-and `LOCAL_RANK`; `init_from_env` reads them and joins the process group. Without them (a
-plain `python` run) everything is a no-op on one process.
-"""
+from energykit._distributed import (
+    DistInfo,
+    any_true,
+    barrier,
+    gather,
+    init_from_env,
+    rank_device,
+)
 
-from __future__ import annotations
-
-import os
-from dataclasses import dataclass
-from typing import Any
-
-import torch
-import torch.distributed as dist
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    """This process's place in the job.
-
-    Attributes:
-        rank: Global rank (0 on a single process).
-        world_size: Number of processes.
-        local_rank: Rank on this node (picks the GPU).
-    """
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def active(self) -> bool:
-        """More than one process."""
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        """Rank 0: the process that writes files, logs and shows progress."""
-        return self.rank == 0
-
-
-def init_from_env(device: torch.device) -> DistInfo:
-    """Join the process group `torchrun` describes (gloo for CPU, NCCL for CUDA devices)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo()
-    if not dist.is_available():
-        raise RuntimeError("WORLD_SIZE > 1, but this torch build has no torch.distributed")
-    info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
-    if device.type == "cuda":
-        torch.cuda.set_device(info.local_rank)  # NCCL collectives use the current device
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return info
-
-
-def gather(obj: Any, info: DistInfo) -> list[Any]:
-    """`obj` from every rank, in rank order (a one-element list on one process)."""
-    if not info.active:
-        return [obj]
-    out: list[Any] = [None] * info.world_size
-    dist.all_gather_object(out, obj)
-    return out
-
-
-def any_true(flag: bool, info: DistInfo) -> bool:
-    """Whether `flag` is true on any rank (every rank gets the same answer)."""
-    if not info.active:
-        return flag
-    device = "cuda" if dist.get_backend() == "nccl" else "cpu"  # NCCL reduces GPU tensors
-    t = torch.tensor([int(flag)], dtype=torch.int64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
-def barrier(info: DistInfo) -> None:
-    """Wait for every rank (no-op on one process)."""
-    if info.active:
-        dist.barrier()
+__all__ = ["DistInfo", "any_true", "barrier", "gather", "init_from_env", "rank_device"]

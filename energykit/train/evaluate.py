@@ -94,9 +94,11 @@ def score_samples(x: Tensor, data: DataSource) -> dict[str, Any]:
 
 def data_floor(data: DataSource) -> dict[str, Any]:
     """The same metrics for real held-out data: the floor samples are measured against."""
-    from energykit.data import TOY_DISTRIBUTIONS
+    from energykit.data import DATASETS
 
-    if data.name not in TOY_DISTRIBUTIONS and data.x_train is None:
+    info = DATASETS.get(data.name)
+    toy = info is not None and info.family == "toy"
+    if not toy and data.x_train is None:
         raise ValueError(f"data_floor: no held-out floor is defined for {data.name!r} data")
     if data.x_train is None:
         from energykit.data import sample_toy
@@ -109,13 +111,11 @@ def data_floor(data: DataSource) -> dict[str, Any]:
 def default_evaluate(trainer: Any) -> dict[str, Any]:
     """What `Trainer` logs every `train.eval_every` steps when given no evaluator: up to 500
     samples from the EMA model with the recipe's sampler, scored by `score_samples`."""
-    from energykit.train.generate import generate
+    from energykit.sampling import generate
 
     cfg = trainer.config
-    model = trainer.ema.model
     s = generate(
-        model,
-        cfg.objective.kind,
+        trainer.trained().sampleable(),
         trainer.data.shape,
         cfg.sample,
         num_classes=trainer.num_classes,

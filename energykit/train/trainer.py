@@ -4,83 +4,33 @@ JSONL logs, progress."""
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from energykit._io import UnreadableFileError, remove_stale_temps
-from energykit.fields import EnergyField
-from energykit.train.build import DataSource, build_all, build_net, build_objective, loss_target
+from energykit._distributed import any_true, barrier, init_from_env, rank_device
+from energykit._io import remove_stale_temps
+from energykit.objectives import objective_kind
+from energykit.train.build import DataSource, build_all, build_net, build_objective
 from energykit.train.checkpoint import (
-    intact_checkpoints,
-    load_checkpoint,
+    TrainedModel,
     nonfinite_entries,
     save_checkpoint,
 )
 from energykit.train.config import TrainConfig, available_device
-from energykit.train.distributed import any_true, barrier, gather, init_from_env
 from energykit.train.ema import EMA
 from energykit.train.guard import REMEDY, DivergenceGuard, NonFiniteError, kept_note
-from energykit.train.resume import trajectory_differences, trim_log
+from energykit.train.log import progress_bar, write_record
+from energykit.train.resume import trim_log
+from energykit.train.state import build_optimizer, restore_trainer, resume_from, trainer_state
 
 #: Seeds of rank r are the single-process seeds plus r times this.
 RANK_SEED_STRIDE = 1_000_003
-
-#: Marks files written by `Trainer`; `load_trained` refuses anything else.
-CHECKPOINT_FORMAT = "energykit.trainer/1"
-
-
-@dataclass
-class TrainedModel:
-    """A trained backbone ready for sampling.
-
-    Attributes:
-        net: The EMA weights, in eval mode.
-        kind: Objective kind it was trained with.
-        shape: Shape of one sample.
-        num_classes: Classes for conditioning, or `None`.
-        config: The full training config.
-        step: Training steps taken.
-        field: The field to descend on, when it is not the one `kind` wraps `net` in (reference
-            checkpoints keep the reference's sign conventions this way).
-    """
-
-    net: nn.Module
-    kind: str
-    shape: tuple[int, ...]
-    num_classes: int | None
-    config: TrainConfig
-    step: int
-    field: EnergyField | None = None
-
-
-def load_trained(path: str | Path, map_location: str | torch.device = "cpu") -> TrainedModel:
-    """Rebuild the EMA model stored in a `Trainer` checkpoint."""
-    payload = load_checkpoint(path, map_location)
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"checkpoint {str(path)!r}: expected an energykit Trainer checkpoint "
-            f"(format {CHECKPOINT_FORMAT!r}), got format {payload.get('format')!r}"
-        )
-    cfg = TrainConfig.from_dict(payload["config"])
-    bad = nonfinite_entries(payload["ema"])
-    if bad:
-        raise ValueError(
-            f"checkpoint {str(path)!r}: the EMA weights hold NaN/inf ({', '.join(bad[:5])}); "
-            "load an earlier checkpoint"
-        )
-    shape = tuple(payload["shape"])
-    classes = payload["num_classes"]
-    net = build_net(cfg.net, cfg.objective, shape, classes)
-    net.load_state_dict(payload["ema"])
-    return TrainedModel(net.eval(), cfg.objective.kind, shape, classes, cfg, int(payload["step"]))
 
 
 class Trainer:
@@ -136,8 +86,7 @@ class Trainer:
         t = config.train
         self.device = available_device(t.device, "train.device")
         self.dist = init_from_env(self.device)
-        if self.device.type == "cuda" and self.dist.active and self.device.index is None:
-            self.device = torch.device("cuda", self.dist.local_rank)
+        self.device = rank_device(self.device, self.dist)
         split = self.dist.world_size * t.grad_accum
         if t.batch % split:
             raise ValueError(
@@ -173,7 +122,8 @@ class Trainer:
                 "train.parallel=fsdp; set train.eval_every=0 and evaluate with `energykit sample`"
             )
         # What the objective is called with (the field for EqM, the net for FM), built once.
-        self.target = loss_target(self.wrapped, config.objective.kind)
+        self.target = objective_kind(config.objective.kind).loss_target(self.wrapped)
+        self.explicit_energy = bool(getattr(self.target, "has_energy", False))
         offset = RANK_SEED_STRIDE * self.dist.rank
         self.data_gen = torch.Generator().manual_seed(t.seed + offset)
         self.noise_gen = torch.Generator(device=self.device).manual_seed(t.seed + 1 + offset)
@@ -183,7 +133,8 @@ class Trainer:
         #: Step of the newest checkpoint this run wrote or resumed from.
         self.saved_step: int | None = None
         if self.out is not None and self.dist.is_main:
-            remove_stale_temps(self.out)  # left by a process killed while saving
+            # Left by a process killed while saving a checkpoint; nothing else is touched.
+            remove_stale_temps(self.out, r"last\.pt|step_\d+\.pt")
         source = self._resume_source(resume)
         if source is not None:
             self._resume(source)
@@ -195,22 +146,9 @@ class Trainer:
 
     # -- set-up ---------------------------------------------------------------------------
     def _build_optimizer(self) -> torch.optim.Optimizer:
-        """The optimiser, fused where the device supports it: a fused step reads the
-        divergence flag on the device (`found_inf`) and is a no-op when it is set."""
-        o = self.config.optim
-        cls: Any = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}.get(o.name)
-        kw: dict[str, Any] = {"lr": o.lr, "weight_decay": o.weight_decay}
-        if cls is None:
-            cls = torch.optim.SGD
-        else:
-            kw["betas"] = o.betas
-        self.fused = not self.sharded and self.device.type in ("cpu", "cuda")
-        if self.fused:
-            try:
-                return cls(self.model.parameters(), fused=True, **kw)
-            except (RuntimeError, ValueError):  # e.g. parameters of an unsupported dtype
-                self.fused = False
-        return cls(self.model.parameters(), **kw)
+        """The optimiser, fused where the device supports it (`energykit.train.state`)."""
+        optimizer, self.fused = build_optimizer(self)
+        return optimizer
 
     def _resume_source(self, resume: bool | str | Path) -> Path | None:
         if isinstance(resume, (str, Path)):
@@ -222,18 +160,7 @@ class Trainer:
 
     def _resume(self, path: Path) -> None:
         """`load(path)`; a damaged file is refused with the intact checkpoints beside it."""
-        try:
-            self.load(path)
-        except UnreadableFileError as err:
-            intact = [f"{p} (step {k})" for k, p in intact_checkpoints(path.parent) if p != path]
-            hint = (
-                f"intact checkpoints: {', '.join(intact[:5])}; resume from one with "
-                f"`energykit train RECIPE --out {self.out or path.parent} --resume-from PATH` "
-                "(API: Trainer(config, out, resume=PATH)), or start over with --fresh"
-                if intact
-                else "no intact checkpoint beside it; start over with --fresh (resume=False)"
-            )
-            raise UnreadableFileError(f"{err}; {hint}") from None
+        resume_from(self, path)
 
     @property
     def num_classes(self) -> int | None:
@@ -270,37 +197,7 @@ class Trainer:
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: weights, EMA, optimiser, RNGs, step."""
-        rng: dict[str, Tensor] = {
-            "torch": torch.get_rng_state(),
-            "data": self.data_gen.get_state(),
-            "noise": self.noise_gen.get_state(),
-        }
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        ranks = gather({k: v.cpu() for k, v in rng.items()}, self.dist)  # collective
-        if self.sharded:
-            from energykit.train.fsdp import full_model_state, full_optimizer_state
-
-            model_state = full_model_state(self.model)
-            ema_state = full_model_state(self.ema.model)
-            optim_state = full_optimizer_state(self.model, self.optimizer)
-        else:
-            model_state = self.model.state_dict()
-            ema_state = self.ema.model.state_dict()
-            optim_state = self.optimizer.state_dict()
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "step": self.step,
-            "config": self.config.to_dict(),
-            "shape": list(self.data.shape),
-            "num_classes": self.num_classes,
-            "model": model_state,
-            "ema": ema_state,
-            "optimizer": optim_state,
-            "rng": rng,
-            "rng_ranks": ranks,
-            "world_size": self.dist.world_size,
-        }
+        return trainer_state(self)
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write a checkpoint atomically (default `out/last.pt`). Under torchrun every rank
@@ -333,45 +230,7 @@ class Trainer:
 
     def load(self, path: str | Path) -> None:
         """Restore a checkpoint written by `save`; the config must match the trainer's."""
-        payload = load_checkpoint(path, self.device)
-        if payload.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"checkpoint {str(path)!r}: not an energykit Trainer checkpoint")
-        # Normalise through the dataclasses, so keys added since the file was written compare
-        # equal to their defaults.
-        saved = TrainConfig.from_dict(payload["config"]).to_dict()
-        differences = trajectory_differences(saved, self.config.to_dict())
-        if differences:
-            raise ValueError(
-                f"checkpoint {str(path)!r}: this run's config differs from the checkpoint's in "
-                f"keys that change the training trajectory: {'; '.join(differences)}. Resume "
-                "with the checkpoint's values, or start a new run with --fresh (resume=False) "
-                "or another --out"
-            )
-        saved_world = int(payload.get("world_size", 1))
-        if saved_world != self.dist.world_size:
-            raise ValueError(
-                f"checkpoint {str(path)!r}: written by {saved_world} process(es); exact resume "
-                f"needs the same world size, this run has {self.dist.world_size}"
-            )
-        if self.sharded:
-            from energykit.train.fsdp import load_full_state
-
-            load_full_state(self.model, payload["model"], self.optimizer, payload["optimizer"])
-            load_full_state(self.ema.model, payload["ema"])
-        else:
-            self.model.load_state_dict(payload["model"])
-            self.ema.model.load_state_dict(payload["ema"])
-            self.optimizer.load_state_dict(payload["optimizer"])
-            for group in self.optimizer.param_groups:  # older files: not fused
-                group["fused"], group["foreach"] = self.fused or None, None
-        rng = payload.get("rng_ranks", [payload["rng"]])[self.dist.rank]
-        torch.set_rng_state(rng["torch"].cpu())
-        self.data_gen.set_state(rng["data"].cpu())
-        self.noise_gen.set_state(rng["noise"].cpu())
-        if "cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
-        self.step = int(payload["step"])
-        self.saved_step = self.step
+        restore_trainer(self, path)
 
     # -- the loop -------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
@@ -394,7 +253,7 @@ class Trainer:
                 (loss / accum).backward()
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         flag = self.guard.check(self.step + 1, total, grads)
-        if self.sharded:  # each rank saw only its gradient shard
+        if self.dist.active:  # FSDP ranks see gradient shards, DDP ranks their own loss
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
         clip = cfg.optim.grad_clip
         stats: dict[str, float] = {}
@@ -443,7 +302,7 @@ class Trainer:
         with autocast:
             out = self.objective(self.target, x, generator=self.noise_gen, **cond)
         loss = out.loss.float()
-        if self.dist.active and cfg.objective.kind in ("eqm-dot", "eqm-l2"):
+        if self.dist.active and self.explicit_energy:
             # Parameters that do not reach grad_x E (e.g. the last bias) get no gradient and
             # DDP would wait for them forever; a zero-weighted term lets them take part.
             loss = loss + 0.0 * sum(p.sum() for p in self.model.parameters())
@@ -469,12 +328,14 @@ class Trainer:
             (self.out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
             trim_log(self.out / "log.jsonl", self.step)
             log = (self.out / "log.jsonl").open("a")
-        bar = _progress(self.progress and self.dist.is_main, initial=self.step, total=until)
+        bar = progress_bar(self.progress and self.dist.is_main, initial=self.step, total=until)
         start, start_step = time.perf_counter(), self.step
         running = None
         try:
             if log is not None:
-                _write(log, {"event": "start", "step": self.step, "params": self.n_parameters})
+                write_record(
+                    log, {"event": "start", "step": self.step, "params": self.n_parameters}
+                )
             while self.step < until:
                 stats = self.train_step()
                 running = (
@@ -489,7 +350,7 @@ class Trainer:
                     record = {"step": self.step, **stats, "it_per_s": rate, "elapsed_s": elapsed}
                     self.history.append(record)
                     if log is not None:
-                        _write(log, record)
+                        write_record(log, record)
                     self.guard.raise_if_tripped(self.saved_step)  # the host waits here anyway
                 if t.eval_every and self.step % t.eval_every == 0:
                     self._run_eval(log)
@@ -517,36 +378,10 @@ class Trainer:
         record = {"step": self.step, "eval": self.evaluate(self)}
         self.history.append(record)
         if log is not None:
-            _write(log, record)
+            write_record(log, record)
 
 
 def _scalar(t: Tensor) -> float:
     """A 0-d tensor (or FSDP's DTensor, gathered) as a float."""
     full = getattr(t, "full_tensor", None)
     return float(full() if callable(full) else t)
-
-
-def _write(log: Any, record: dict[str, Any]) -> None:
-    """One JSON line; NaN and infinities become `null` (JSON has no such numbers)."""
-    log.write(json.dumps(_json_safe(record), allow_nan=False) + "\n")
-    log.flush()
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _progress(enabled: bool, *, initial: int, total: int) -> Any:
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=True)

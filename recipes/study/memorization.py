@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from energykit.train import generate, load_trained
+from energykit.sampling import generate
+from energykit.train import load_trained
 from energykit.train.build import build_data
 from energykit.train.config import DataConfig
 from energykit.train.evaluate import classifier_for
@@ -44,7 +45,7 @@ def main(root: Path) -> str:
             if not path.is_file():
                 continue
             m = load_trained(path)
-            x = generate(m.net, m.kind, m.shape, m.config.sample).x.clamp(-1, 1)
+            x = generate(m.sampleable(), m.shape, m.config.sample).x.clamp(-1, 1)
             d = float(nn_distance(x, data.x_train).median())
             fids = [f"{clf.fid(x, ref):.1f}" for ref in (data.x_train, data.x_test)]
             rows.append([kind, budget, f"{d:.2f}", *fids])

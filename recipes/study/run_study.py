@@ -23,7 +23,9 @@ from typing import Any
 
 import torch
 
-from energykit.train import Trainer, generate, load_config, load_trained
+from energykit.descent.defaults import DEFAULT_STEP_BUDGET
+from energykit.sampling import generate
+from energykit.train import Trainer, load_config, load_trained
 from energykit.train.evaluate import data_floor, score_samples
 
 RECIPES = Path(__file__).resolve().parents[1]
@@ -93,7 +95,7 @@ def plan(quick: bool) -> list[Job]:
 
 def _sample_and_score(trained: Any, data: Any, n: int, **kw: Any) -> dict[str, Any]:
     try:
-        s = generate(trained.net, trained.kind, trained.shape, trained.config.sample, n=n, **kw)
+        s = generate(trained.sampleable(), trained.shape, trained.config.sample, n=n, **kw)
     except FloatingPointError as err:  # a diverged descent is a result, not a crash
         return {**kw, "diverged": str(err)}
     row: dict[str, Any] = {**kw, "nfe_mean": s.nfe_mean, "seconds": s.seconds}
@@ -116,7 +118,7 @@ def evaluate_job(job: Job, trainer: Trainer, out: Path, quick: bool) -> dict[str
     for budget in job.budgets:
         ckpt = out / f"step_{steps1 * budget:07d}.pt"
         trained = load_trained(ckpt if ckpt.is_file() else out / "last.pt")
-        eqm = not trained.kind.startswith("fm")
+        eqm = not trained.spec.flow_matching
         base = "nag" if eqm else "euler"
         rows = []
         if job.part in ("main", "toy"):
@@ -140,7 +142,7 @@ def evaluate_job(job: Job, trainer: Trainer, out: Path, quick: bool) -> dict[str
             scale = trained.config.objective.scale
             if job.part == "schedule" and scale != 4.0:
                 # Gradients scale with lambda: also descend with the step normalised by 4 / lambda.
-                lr = 0.425 / k * 4.0 / scale
+                lr = DEFAULT_STEP_BUDGET / k * 4.0 / scale
                 rows.append(
                     {
                         "what": "normalised-lr",
@@ -177,9 +179,7 @@ def evaluate_job(job: Job, trainer: Trainer, out: Path, quick: bool) -> dict[str
                 k = nfes[-1]
                 x0 = torch.randn((n, *trained.shape), generator=torch.Generator().manual_seed(0))
                 with torch.no_grad():
-                    from energykit.train.build import wrap_field
-
-                    g = wrap_field(trained.net, trained.kind).gradient(x0)
+                    g = trained.field().gradient(x0)
                 start = float(g.reshape(len(g), -1).norm(dim=1).median())
                 for frac in GMIN_FRACTIONS:
                     row = _sample_and_score(

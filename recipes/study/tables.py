@@ -14,6 +14,8 @@ from energykit.viz import markdown_table
 
 KINDS = ("eqm", "fm", "fm-uncond")
 LABEL = {"eqm": "EqM (NAG-GD)", "fm": "FM (Euler)", "fm-uncond": "uncond FM (Euler)"}
+#: Step-size rows: EqM rows are per descent sampler, FM rows per model.
+STEP_LABEL = {"eqm": "EqM ({sampler})", "fm": LABEL["fm"], "fm-uncond": LABEL["fm-uncond"]}
 
 
 def _load(root: Path) -> list[dict[str, Any]]:
@@ -99,7 +101,7 @@ def step_size_table(results: list[dict[str, Any]], ds: str, key: str = "fid") ->
     for kind in KINDS:
         pred = lambda r, k=kind: r["part"] == "main" and r["recipe"] == f"{ds}/{k}.yaml"  # noqa: E731
         for row in _rows(results, pred, "3x", "step-size"):
-            label = f"EqM ({row['sampler']})" if kind == "eqm" else LABEL[kind]
+            label = STEP_LABEL[kind].format(sampler=row["sampler"])
             by[(label, row["lr_scale"])].append(row)
     scales = sorted({s for _, s in by})
     labels = list(dict.fromkeys(lbl for lbl, _ in by))

@@ -24,12 +24,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import energykit as ek
+from energykit.descent.defaults import DEFAULT_STEP_BUDGET, PAPER_MOMENTUM
 from energykit.fields import Gaussian
-from energykit.flows import integrate
+from energykit.flows import Velocity
 from energykit.metrics import auroc, fpr_at_tpr
 from energykit.tasks import denoise, inpaint, noise, ood_scores
 from energykit.train import Trainer, load_config, load_trained
-from energykit.train.build import build_data, wrap_field
+from energykit.train.build import build_data
 from energykit.train.evaluate import classifier_for
 from energykit.viz import markdown_table
 
@@ -72,12 +73,12 @@ def psnr(a: Tensor, b: Tensor, mask: Tensor | None = None) -> float:
     return float((10 * torch.log10(4.0 / mse.clamp(min=1e-10))).mean())
 
 
-def fm_from(net: Any, x: Tensor, t0: float, steps: int) -> Tensor:
+def fm_from(velocity: Velocity, x: Tensor, t0: float, steps: int) -> Tensor:
     """Euler on the FM velocity from time `t0` to 1 (the control told the true level)."""
     if t0 >= 1.0:
         return x
     k = max(1, round(steps * (1.0 - t0)))
-    return integrate(net, x, steps=k, t_start=t0).x
+    return velocity.integrate(x, steps=k, t_start=t0).x
 
 
 def denoising(out: Path, family: str, quick: bool) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def denoising(out: Path, family: str, quick: bool) -> dict[str, Any]:
     clf = classifier_for(data)
     assert clf is not None and data.x_train is not None
     x = data.x_test[: 64 if quick else 1000]
-    field = wrap_field(eqm.net, "eqm")
+    field = eqm.field()
     rows = []
     grid = []
     for level in LEVELS:
@@ -95,8 +96,8 @@ def denoising(out: Path, family: str, quick: bool) -> dict[str, Any]:
         x_noisy = noise(x, gamma, generator=torch.Generator().manual_seed(1))
         res = {
             "EqM (descent, no level)": denoise(field, x_noisy, steps=STEPS).x,
-            "FM from t = 0 (no level)": integrate(fm.net, x_noisy, steps=STEPS).x,
-            "FM told t (control)": fm_from(fm.net, x_noisy, gamma, STEPS),
+            "FM from t = 0 (no level)": fm.velocity().integrate(x_noisy, steps=STEPS).x,
+            "FM told t (control)": fm_from(fm.velocity(), x_noisy, gamma, STEPS),
         }
         row: dict[str, Any] = {"level": level}
         for name, y in res.items():
@@ -138,8 +139,8 @@ def ood(out: Path, quick: bool) -> dict[str, Any]:
     flat = data.x_train.flatten(1).double()
     cov = torch.cov(flat.T) + 0.1 * torch.eye(flat.shape[1], dtype=torch.float64)
     gauss = Gaussian(flat.mean(0), cov)
-    dot_field = wrap_field(dot.net, "eqm-dot")
-    imp_field = wrap_field(imp.net, "eqm")
+    dot_field = dot.field()
+    imp_field = imp.field()
     scorers = {
         "EqM-E dot: energy": lambda z: ood_scores(dot_field, z.contiguous()),
         "EqM implicit: gradient norm": lambda z: ood_scores(
@@ -172,15 +173,16 @@ def composition(out: Path, quick: bool) -> dict[str, Any]:
     data = build_data(model.config.data)
     clf = classifier_for(data)
     assert clf is not None
-    base = wrap_field(model.net, "eqm")
+    base = model.field()
     n = 32 if quick else 300
     x0 = torch.randn((n, *model.shape), generator=torch.Generator().manual_seed(4))
-    lr0 = 0.425 / STEPS
+    lr0 = DEFAULT_STEP_BUDGET / STEPS
     rows, grid = [], []
 
     def run(name: str, field: Any, a: int, b: int) -> None:
         weight = field.positive_weight if hasattr(field, "positive_weight") else 1.0
-        x = ek.Descender(field, "nag", lr=lr0 / weight, momentum=0.3, steps=STEPS).run(x0).x
+        lr = lr0 / weight
+        x = ek.Descender(field, "nag", lr=lr, momentum=PAPER_MOMENTUM, steps=STEPS).run(x0).x
         x = x.clamp(-1, 1)
         pred = clf.predict(x)
         rows.append(
@@ -214,7 +216,7 @@ def inpainting(out: Path, family: str, quick: bool) -> dict[str, Any]:
     h = x.shape[-2]
     mask = torch.ones_like(x[:1])
     mask[..., h // 2 :, :] = 0  # bottom half unknown
-    field = wrap_field(model.net, "eqm")
+    field = model.field()
     gen = torch.Generator().manual_seed(5)
     filled = inpaint(field, x, mask, steps=STEPS, generator=gen).x.clamp(-1, 1)
     mean_fill = mask * x + (1 - mask) * data.x_train.mean(0, keepdim=True)

@@ -114,7 +114,7 @@ def test_cli_samples_a_reference_checkpoint_with_its_guidance(tmp_path):
     from energykit.cli import main
     from energykit.descent import Descender
     from energykit.fields import Guided
-    from energykit.train.sampling import load_samples
+    from energykit.sampling import load_samples
 
     net = _reference_net().float()
     path = tmp_path / "ref.pt"

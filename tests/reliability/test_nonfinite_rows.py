@@ -16,9 +16,8 @@ from torch import Tensor
 
 import energykit as ek
 from energykit.fields import GaussianMixture, Quadratic
-from energykit.train import Trainer, generate, load_config
-from energykit.train.build import wrap_field
-from energykit.train.sampling import load_samples, sample_to_file
+from energykit.sampling import generate, load_samples, sample_to_file
+from energykit.train import Trainer, load_config
 from tests.helpers import Counting
 
 D = 3
@@ -185,8 +184,8 @@ class PoisonLabel(ek.EnergyField):
 @pytest.mark.parametrize("suffix", [".pt", ".npz"])
 def test_sample_to_file_lists_failed_samples_in_global_order(trained, tmp_path, suffix):
     # 23 samples in batches of 4, labels i % 10: class 3 is at global indices 3 and 13.
-    field = PoisonLabel(wrap_field(trained.net, trained.kind), label=3)
-    model = dataclasses.replace(trained, field=field)
+    field = PoisonLabel(trained.field(), label=3)
+    model = trained.with_field(field)
     cfg = dataclasses.replace(trained.config.sample, n=23, batch=4, steps=3, nonfinite="freeze")
     out = tmp_path / f"s{suffix}"
     with pytest.warns(RuntimeWarning, match=r"2 of 23 samples hit NaN/inf.*\[3, 13\]"):
@@ -212,9 +211,9 @@ def test_sample_to_file_lists_failed_samples_in_global_order(trained, tmp_path, 
 
 
 def test_generate_reports_failed_rows(trained):
-    field = PoisonLabel(wrap_field(trained.net, trained.kind), label=1)
+    field = PoisonLabel(trained.field(), label=1)
     cfg = dataclasses.replace(trained.config.sample, n=5, batch=5, steps=2, nonfinite="freeze")
-    s = generate(trained.net, trained.kind, trained.shape, cfg, num_classes=10, field=field)
+    s = generate(field, trained.shape, cfg, num_classes=10)
     assert s.failed is not None and s.failed.tolist() == [False, True, False, False, False]
 
 

@@ -19,8 +19,8 @@ from energykit.cli import main
 from energykit.interop import load_reference_eqm, reference_state_dict
 from energykit.metrics import classifier
 from energykit.nets.dit import DiT
+from energykit.sampling import load_samples, save_samples
 from energykit.train import Trainer, load_config, load_trained
-from energykit.train.sampling import load_samples, save_samples
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "toy2d" / "eqm.yaml"
 TINY = ["train.steps=2", "train.batch=16", "net.width=32", "net.depth=1", "sample.n=8"]

@@ -13,8 +13,9 @@ pytest.importorskip("diffusers")
 
 from energykit.data.encode import encode_folder
 from energykit.interop.vae import encode_moments, load_vae
+from energykit.sampling import generate
 from energykit.testing import tiny_image_folder, tiny_vae
-from energykit.train import Trainer, generate, load_config
+from energykit.train import Trainer, load_config
 
 FOLDER = Path(__file__).resolve().parents[2] / "recipes" / "imagenet256"
 PAPER = ["eqm-b2", "eqm-xl2", "eqm-e-dot-b2", "fm-b2"]
@@ -78,8 +79,7 @@ def test_recipe_trains_and_samples_tiny(name, latents):
     trainer = Trainer(cfg, progress=False)
     trainer.fit()
     s = generate(
-        trainer.ema.model,
-        cfg.objective.kind,
+        trainer.trained().sampleable(),
         trainer.data.shape,
         cfg.sample,
         num_classes=trainer.num_classes,

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from energykit.train import Trainer, generate, load_config
+from energykit.sampling import generate
+from energykit.train import Trainer, load_config
 from energykit.train.evaluate import score_samples
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,9 +25,8 @@ def test_recipe_smoke(recipe):
     cfg = load_config(recipe, tiny)
     trainer = Trainer(cfg, progress=False)
     trainer.fit()
-    s = generate(
-        trainer.ema.model, cfg.objective.kind, trainer.data.shape, cfg.sample, n=16, steps=3
-    )
+    model = trainer.trained()
+    s = generate(model.sampleable(), model.shape, cfg.sample, n=16, steps=3)
     assert s.x.shape == (16, *trainer.data.shape) and bool(torch.isfinite(s.x).all())
     scores = score_samples(s.x, trainer.data)
     assert all(math.isfinite(v) for v in scores.values())

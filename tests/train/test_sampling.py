@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from energykit._distributed import DistInfo
 from energykit.fields import Guided, ImplicitField
-from energykit.flows import guided_velocity
-from energykit.train import ConfigError, Trainer, generate, load_config
-from energykit.train.distributed import DistInfo
-from energykit.train.sampling import BATCH_SEED_STRIDE, load_samples, sample_to_file
+from energykit.flows import Velocity, guided_velocity
+from energykit.sampling import BATCH_SEED_STRIDE, generate, load_samples, sample_to_file
+from energykit.train import ConfigError, Trainer, load_config
 
 TINY = ["net.width=32", "net.depth=1", "train.batch=16", "train.steps=2"]
 
@@ -34,8 +34,7 @@ def test_batches_are_seeded_by_index_and_the_count_is_exact(trained, tmp_path):
     # Oracle: batch j is generate() with seed + STRIDE * j and labels offset by j * batch.
     for j, (lo, hi) in enumerate([(0, 3), (3, 6), (6, 7)]):
         ref = generate(
-            trained.net,
-            trained.kind,
+            trained.field(),
             trained.shape,
             cfg,
             num_classes=trained.num_classes,
@@ -50,7 +49,7 @@ def test_batches_are_seeded_by_index_and_the_count_is_exact(trained, tmp_path):
 
 def test_ranks_split_batches_and_rank0_joins_them(trained, tmp_path, monkeypatch):
     # Simulate two ranks in one process: rank 1 draws its batches, then rank 0 joins.
-    monkeypatch.setattr("energykit.train.sampling.barrier", lambda dist: None)
+    monkeypatch.setattr("energykit.sampling.files.barrier", lambda dist: None)
     cfg = trained.config.sample
     cfg = type(cfg)(**{**cfg.__dict__, "n": 5, "batch": 2, "steps": 2})
     out = tmp_path / "two.npz"
@@ -78,14 +77,14 @@ def test_a_restart_skips_finished_batches_and_other_settings_are_refused(
             raise KeyboardInterrupt  # killed during the second batch
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("energykit.train.sampling.generate", counting)
+    monkeypatch.setattr("energykit.sampling.files.generate", counting)
     with pytest.raises(KeyboardInterrupt):
         sample_to_file(trained, out, cfg, progress=False)
     bad = type(cfg)(**{**cfg.__dict__, "steps": 3})
     with pytest.raises(ValueError, match="holds batches of another run"):
         sample_to_file(trained, out, bad, progress=False)
     calls.clear()
-    monkeypatch.setattr("energykit.train.sampling.generate", real)
+    monkeypatch.setattr("energykit.sampling.files.generate", real)
     sample_to_file(trained, out, cfg, progress=False)
     fresh = tmp_path / "f.pt"
     sample_to_file(trained, fresh, cfg, progress=False)
@@ -141,7 +140,7 @@ def test_generate_applies_guidance_for_both_families(trained):
     net = _label_net()
     cfg = trained.config.sample
     cfg = type(cfg)(**{**cfg.__dict__, "n": 4, "steps": 3, "sampler": "gd", "lr": 0.1})
-    got = generate(net, "eqm", (3,), cfg, num_classes=3, cfg_scale=2.0, cfg_channels=2)
+    got = generate(ImplicitField(net), (3,), cfg, num_classes=3, cfg_scale=2.0, cfg_channels=2)
     # Hand loop: x <- x - lr * guided gradient, field = ImplicitField (gradient = -net).
     field = Guided(ImplicitField(net), 2.0, 3, channels=range(2))
     x = torch.randn((4, 3), generator=torch.Generator().manual_seed(cfg.seed))
@@ -150,11 +149,11 @@ def test_generate_applies_guidance_for_both_families(trained):
         x = x - 0.1 * field.gradient(x, y=y)
     torch.testing.assert_close(got.x, x)
     fm_cfg = type(cfg)(**{**cfg.__dict__, "sampler": "euler"})
-    a = generate(net, "fm", (3,), fm_cfg, num_classes=3, cfg_scale=2.0)
-    b = generate(net, "fm", (3,), fm_cfg, num_classes=3)
+    a = generate(Velocity(net), (3,), fm_cfg, num_classes=3, cfg_scale=2.0)
+    b = generate(Velocity(net), (3,), fm_cfg, num_classes=3)
     assert not torch.allclose(a.x, b.x)
     with pytest.raises(ValueError, match="guidance needs a class-conditional model"):
-        generate(net, "eqm", (3,), cfg, cfg_scale=2.0)
+        generate(ImplicitField(net), (3,), cfg, cfg_scale=2.0)
 
 
 def test_gradient_accumulation_averages_micro_batch_gradients():

@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from energykit import _io as io_module
+from energykit.fields import ImplicitField
+from energykit.sampling import generate
 from energykit.train import (
     EMA,
     NonFiniteLossError,
     Trainer,
-    generate,
     load_checkpoint,
     load_config,
     load_trained,
@@ -137,8 +138,8 @@ def test_logs_config_and_trained_model_round_trip(tmp_path):
     assert loaded.step == 6 and loaded.shape == (1, 8, 8) and loaded.config == cfg
     for k, v in trainer.ema.model.state_dict().items():
         assert torch.equal(v, loaded.net.state_dict()[k])
-    a = generate(loaded.net, loaded.kind, loaded.shape, cfg.sample, n=8, steps=3)
-    b = generate(trainer.ema.model, "eqm", (1, 8, 8), cfg.sample, n=8, steps=3)
+    a = generate(loaded.field(), loaded.shape, cfg.sample, n=8, steps=3)
+    b = generate(ImplicitField(trainer.ema.model), (1, 8, 8), cfg.sample, n=8, steps=3)
     assert torch.equal(a.x, b.x) and a.nfe_total == 24
 
 

@@ -1,0 +1,131 @@
+"""What the commands share: argument checks that name the flag, samples files read with
+one-line errors, and the device of this rank under torchrun."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from energykit._distributed import DistInfo, init_from_env, rank_device
+from energykit._io import load_torch
+from energykit.sampling import check_sampler, load_samples
+from energykit.train import CHECKPOINT_FORMAT, ConfigError
+from energykit.train.config import available_device
+
+
+def device_and_rank(flag: str) -> tuple[torch.device, DistInfo]:
+    """The device a `--device` value names (`cuda:LOCAL_RANK` for `cuda` under torchrun) and
+    this process's rank."""
+    device = available_device(flag, "--device")
+    dist = init_from_env(device)
+    return rank_device(device, dist), dist
+
+
+def check_sampler_name(name: str, flow_matching: bool, key: str) -> None:
+    """Refuse a sampler that does not exist or does not suit the model, before any work."""
+    try:
+        check_sampler(name, flow_matching=flow_matching)
+    except ValueError as err:
+        raise ConfigError(f"{key}: {err}") from None
+
+
+def check_folder(path: str, flag: str, expected: str) -> None:
+    """Refuse a folder argument that names a file, or lies under one."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"{flag} {path!r}: a file; expected {expected}")
+    check_parents(target, flag)
+
+
+def check_out_file(path: str, flag: str) -> None:
+    """Refuse an output file argument that names a folder, or lies under a file."""
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"{flag} {path!r}: a folder; expected a file name")
+    check_parents(target, flag)
+
+
+def check_parents(target: Path, flag: str) -> None:
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(
+                    f"{flag} {str(target)!r}: {str(parent)!r} is a file, not a folder"
+                )
+            return
+
+
+def same_shape(x: torch.Tensor, ref: torch.Tensor, flag: str, what: str) -> None:
+    """Refuse samples whose per-sample shape differs from the reference's."""
+    if x.shape[1:] != ref.shape[1:]:
+        raise ConfigError(
+            f"{flag}: the samples have shape {tuple(x.shape[1:])} each, but {what} has "
+            f"{tuple(ref.shape[1:])}; score samples against data of the same shape"
+        )
+
+
+def read_samples(path: str, flag: str) -> tuple[torch.Tensor, dict[str, Any]]:
+    """`load_samples`, with one-line errors for files that hold something else."""
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"{flag} {path!r}: a folder; expected a samples file")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{flag}: no file at {path!r}")
+    try:
+        x, meta = load_samples(path)
+    except (KeyError, TypeError, IndexError):
+        raise ConfigError(not_samples(path, flag)) from None
+    if not isinstance(x, torch.Tensor) or x.ndim < 2 or len(x) == 0:
+        got = f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ConfigError(f"{flag} {path!r}: expected samples (n, *shape) with n >= 1, got {got}")
+    return x, meta
+
+
+def not_samples(path: str, flag: str) -> str:
+    """Why the file at `path` is not a samples file (it loaded, but holds no `x`)."""
+    payload = load_torch(path, what=flag)
+    if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
+        return (
+            f"{flag} {path!r}: a training checkpoint, not a samples file; make one with "
+            f"`energykit sample {path} --out SAMPLES.pt`"
+        )
+    keys = sorted(map(str, payload)) if isinstance(payload, dict) else type(payload).__name__
+    return (
+        f"{flag} {path!r}: expected a samples file (a tensor, or a dict with the samples "
+        f"under 'x', as `energykit sample` writes), got {keys}"
+    )
+
+
+def one_line(text: str) -> str:
+    """`text` with its lines joined by spaces."""
+    return " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+
+
+def number(cast: Callable[[str], Any], low: float, strict: bool) -> Callable[[str], Any]:
+    """An argparse `type`: a finite number `> low` (`strict`) or `>= low`."""
+    relation = f"> {low:g}" if strict else f">= {low:g}"
+    noun = "an integer" if cast is int else "a number"
+
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            value = None
+        ok = value is not None and math.isfinite(value)
+        if not ok or (value <= low if strict else value < low):
+            raise argparse.ArgumentTypeError(f"expected {noun} {relation}, got {text!r}")
+        return value
+
+    parse.__name__ = noun  # argparse names the type in some messages
+    return parse
+
+
+POSITIVE_INT = number(int, 0, strict=True)
+NONNEG_INT = number(int, 0, strict=False)
+POSITIVE = number(float, 0.0, strict=True)
+NONNEG = number(float, 0.0, strict=False)
+FINITE = number(float, -math.inf, strict=True)

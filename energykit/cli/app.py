@@ -1,0 +1,79 @@
+"""`main`: parse, run the subcommand, and turn every error into one line and an exit status."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from energykit.cli._common import one_line
+from energykit.cli.parser import build_parser
+
+#: Exceptions that mean the input was wrong (a flag, a key, a file, the machine), not a bug:
+#: status 2. `ConfigError` and `UnreadableFileError` are `ValueError`s, `NonFiniteLossError` a
+#: `FloatingPointError`; `KeyError`/`TypeError` from user files are turned into `ConfigError`
+#: where they arise, so those that remain here are treated as bugs (status 1).
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    ImportError,
+    OSError,
+    FloatingPointError,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `energykit` console script; returns the exit status (0 done, 1 an
+    unexpected error, 2 a user error; usage errors exit 2 through `SystemExit`)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # `key=value` overrides may come before or after `--out`; anything else is an error.
+    stray = [a for a in extra if args.command != "train" or a.startswith("-") or "=" not in a]
+    if stray:
+        args.parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if args.command == "train":
+        args.overrides = [*args.overrides, *extra]
+    debug = bool(args.debug) or os.environ.get("ENERGYKIT_DEBUG", "") not in ("", "0")
+    ok = False
+    try:
+        command = getattr(importlib.import_module("energykit.cli"), args.fn)
+        status = int(command(args))
+        ok = True
+        return status
+    except KeyboardInterrupt:
+        print(f"energykit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        return _report(err, args.command, debug)
+    finally:
+        _shutdown_process_group(wait=ok)
+
+
+def _report(err: Exception, command: str, debug: bool) -> int:
+    """Print `err` as one line (after its traceback with `debug`); return the exit status."""
+    if debug:
+        traceback.print_exception(err)
+    message = one_line(str(err)) or type(err).__name__
+    if isinstance(err, USER_ERRORS):
+        status = 2
+    else:
+        hint = "" if debug else "; run with --debug for the traceback"
+        message = f"unexpected {type(err).__name__}: {message}{hint}"
+        status = 1
+    print(f"energykit {command}: error: {message}", file=sys.stderr)
+    return status
+
+
+def _shutdown_process_group(wait: bool) -> None:
+    """Under torchrun: tear the process group down before the interpreter exits (a live gloo
+    group at exit can abort a rank whose peers are still finishing). After a success every
+    rank first waits for the others; after an error it does not (peers may be elsewhere)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            if wait:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()

@@ -1,0 +1,178 @@
+"""The argument parser of the `energykit` command: one function per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, NoReturn
+
+from energykit.cli._common import FINITE, NONNEG, NONNEG_INT, POSITIVE, POSITIVE_INT, one_line
+from energykit.cli.evaluate import EVALUATE_DATA
+from energykit.sampling import ODE_METHODS
+
+DEBUG_HELP = "on an error, also print the traceback (or set ENERGYKIT_DEBUG=1)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, `PROG: error: MESSAGE`."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see --help)\n")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` shows each option's default, except unset (`None`) and off switches."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, [], argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _command(sub: Any, name: str, text: str, description: str | None = None) -> Any:
+    """A subcommand parser with defaults in `--help` and its own `--debug` switch."""
+    parser = sub.add_parser(
+        name, help=text, description=description or text, formatter_class=_Formatter
+    )
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    parser.set_defaults(parser=parser)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `energykit` command. Each subcommand sets `fn`, the name of
+    its `cmd_*` function in `energykit.cli`."""
+    p = _Parser(
+        prog="energykit", description="Equilibrium Matching toolkit", formatter_class=_Formatter
+    )
+    p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_train, _add_sample, _add_latents, _add_refbatch, _add_evaluate, _add_plot):
+        add(sub)
+    return p
+
+
+def _add_train(sub: Any) -> None:
+    t = _command(sub, "train", "train a recipe (resumes from OUT/last.pt)")
+    t.add_argument("recipe", help="recipe file (.yaml or .json)")
+    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument(
+        "overrides", nargs="*", default=[], help="section.key=value, e.g. train.steps=500"
+    )
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--fresh", action="store_true", help="ignore an existing OUT/last.pt")
+    t.add_argument(
+        "--resume-from",
+        metavar="CHECKPOINT",
+        help="resume from this checkpoint (e.g. OUT/step_0000200.pt) instead of OUT/last.pt",
+    )
+    t.set_defaults(fn="cmd_train")
+
+
+def _add_sample(sub: Any) -> None:
+    s = _command(
+        sub,
+        "sample",
+        "draw samples from a checkpoint",
+        "Draw samples from a checkpoint. Options left unset take the value of the "
+        "checkpoint recipe's `sample` section.",
+    )
+    s.add_argument("checkpoint", help="checkpoint written by `energykit train`")
+    s.add_argument("--out", required=True, help="samples file (.pt or .npz)")
+    s.add_argument(
+        "--sampler",
+        help="EqM: a descent optimiser (gd, nag, adam, any torch.optim name); FM: an ODE "
+        f"method ({', '.join(ODE_METHODS)})",
+    )
+    s.add_argument("--lr", type=POSITIVE, help="descent step (recipe default 0.425 / steps)")
+    s.add_argument("--lr-scale", type=POSITIVE, help="multiply the step size")
+    s.add_argument("--momentum", type=NONNEG, help="NAG-GD look-ahead mu")
+    s.add_argument("--steps", type=POSITIVE_INT, help="step budget / ODE steps")
+    s.add_argument("--g-min", type=POSITIVE, help="adaptive-compute gradient-norm threshold")
+    s.add_argument("--n", type=POSITIVE_INT, help="number of samples")
+    s.add_argument("--seed", type=NONNEG_INT, help="noise seed")
+    s.add_argument("--batch", type=POSITIVE_INT, help="samples per forward pass")
+    s.add_argument("--cfg-scale", type=FINITE, help="classifier-free guidance weight")
+    s.add_argument("--cfg-channels", type=POSITIVE_INT, help="guide only the first k channels")
+    s.add_argument("--nonfinite", choices=["raise", "freeze"], help="on NaN/inf: raise or freeze")
+    s.add_argument("--vae", help="decode latents with this AutoencoderKL (folder or cached id)")
+    s.add_argument("--png-dir", help="also write every image as a PNG here")
+    s.add_argument(
+        "--reference",
+        choices=["none", "dot", "l2"],
+        help="CHECKPOINT is from the reference EqM release, with this energy head",
+    )
+    s.add_argument("--preset", help="reference model preset, e.g. EqM-XL/2")
+    s.add_argument(
+        "--num-heads", type=POSITIVE_INT, help="reference attention heads (without --preset)"
+    )
+    s.add_argument("--device", default="cpu", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(fn="cmd_sample")
+
+
+def _add_latents(sub: Any) -> None:
+    la = _command(sub, "latents", "encode an image folder into cached VAE latents")
+    la.add_argument("images", nargs="?", help="folder with one subfolder of images per class")
+    la.add_argument("--out", required=True, help="latent folder (resumes if it exists)")
+    la.add_argument("--vae", help="AutoencoderKL folder or cached model id")
+    la.add_argument("--image-size", type=POSITIVE_INT, default=256, help="centre crop size")
+    la.add_argument("--batch", type=POSITIVE_INT, default=64, help="images per VAE pass")
+    la.add_argument("--shard-size", type=POSITIVE_INT, default=10_000, help="images per shard")
+    la.add_argument("--no-flip", action="store_true", help="do not encode mirrored images")
+    la.add_argument("--workers", type=NONNEG_INT, default=0, help="DataLoader workers")
+    la.add_argument("--device", default="cpu", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
+    la.add_argument(
+        "--dtype",
+        choices=["float32", "float16", "bfloat16"],
+        default="float32",
+        help="VAE precision",
+    )
+    la.add_argument("--verify", action="store_true", help="recheck the checksums of --out")
+    la.add_argument("--no-progress", action="store_true", help="no progress bar")
+    la.set_defaults(fn="cmd_latents")
+
+
+def _add_refbatch(sub: Any) -> None:
+    rb = _command(sub, "refbatch", "centre-cropped reference images as an ADM .npz")
+    rb.add_argument("images", help="folder with one subfolder of images per class")
+    rb.add_argument("--out", required=True, help=".npz file")
+    rb.add_argument("--image-size", type=POSITIVE_INT, default=256, help="centre crop size")
+    rb.add_argument(
+        "--n", type=POSITIVE_INT, help="random subset of this many images (default all)"
+    )
+    rb.add_argument("--seed", type=NONNEG_INT, default=0, help="seed of the subset")
+    rb.set_defaults(fn="cmd_refbatch")
+
+
+def _add_evaluate(sub: Any) -> None:
+    e = _command(sub, "evaluate", "score samples against a dataset or a reference")
+    e.add_argument("samples", help="samples file (.pt or .npz) written by `energykit sample`")
+    against = e.add_mutually_exclusive_group()
+    against.add_argument(
+        "--data",
+        choices=EVALUATE_DATA,
+        help="dataset name (default: the one the samples came from)",
+    )
+    against.add_argument("--ref", help="reference samples file instead of a dataset")
+    e.add_argument("--json", help="also write the metrics here")
+    e.add_argument(
+        "--inception",
+        help="FID / precision / recall with this TorchScript feature network "
+        "(inception-2015-12-05.pt; see docs) against --ref images",
+    )
+    e.add_argument("--pr-max", type=POSITIVE_INT, default=10_000, help="images per side for P/R")
+    e.add_argument(
+        "--ref-images",
+        action="store_true",
+        help="FID against the reference images even when --ref carries mu/sigma statistics",
+    )
+    e.add_argument("--device", default="cpu", help="device of the --inception network")
+    e.set_defaults(fn="cmd_evaluate")
+
+
+def _add_plot(sub: Any) -> None:
+    pl = _command(sub, "plot", "plot samples, or a 2-D checkpoint's landscape")
+    pl.add_argument("source", help="samples file or checkpoint")
+    pl.add_argument("--out", required=True, help="PNG file")
+    pl.add_argument("--max-images", type=POSITIVE_INT, default=100, help="images in a grid at most")
+    pl.set_defaults(fn="cmd_plot")

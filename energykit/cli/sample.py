@@ -1,0 +1,104 @@
+"""`energykit sample CHECKPOINT --out FILE [--sampler ... --reference HEAD ...]`."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from energykit.cli._common import check_folder, check_out_file, check_sampler_name, device_and_rank
+from energykit.sampling import sample_to_file
+from energykit.train import ConfigError, TrainConfig, TrainedModel, load_trained
+
+#: `energykit sample` flags that replace a field of the recipe's `sample` section.
+SAMPLE_FLAGS = (
+    "sampler",
+    "lr",
+    "lr_scale",
+    "momentum",
+    "steps",
+    "g_min",
+    "n",
+    "seed",
+    "batch",
+    "cfg_scale",
+    "cfg_channels",
+    "nonfinite",
+)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Draw samples from a checkpoint (ours, or the reference release's with `--reference`)
+    into a file, sharded under torchrun."""
+    if args.reference is None and (args.preset is not None or args.num_heads is not None):
+        flag = "--preset" if args.preset is not None else "--num-heads"
+        raise ConfigError(f"{flag}: only for reference checkpoints (with --reference)")
+    check_out_file(args.out, "--out")
+    if args.png_dir is not None:
+        check_folder(args.png_dir, "--png-dir", "a folder for the PNG files")
+    device, dist = device_and_rank(args.device)
+    model = (
+        load_trained(args.checkpoint, device=device)
+        if args.reference is None
+        else reference_model(args.checkpoint, args.reference, args.preset, args.num_heads)
+    )
+    overrides = {k: getattr(args, k) for k in SAMPLE_FLAGS if getattr(args, k) is not None}
+    if args.sampler is not None:
+        check_sampler_name(args.sampler, model.spec.flow_matching, "--sampler")
+    raw = {**model.config.to_dict(), "sample": {**model.config.sample.__dict__, **overrides}}
+    cfg = TrainConfig.from_dict(raw).sample  # validated like a recipe
+    summary = sample_to_file(
+        model,
+        args.out,
+        cfg,
+        device=device,
+        dist=dist,
+        decode=_decoder(args.vae, device),
+        png_dir=args.png_dir,
+        progress=not args.no_progress,
+    )
+    if summary is not None:
+        extra = f", steps mean {summary['steps_mean']:.1f}" if "steps_mean" in summary else ""
+        print(
+            f"{summary['n']} samples -> {args.out} (NFE/sample {summary['nfe_mean']:.1f}"
+            f"{extra}, {summary['seconds']:.1f}s)"
+        )
+    return 0
+
+
+def _decoder(vae: str | None, device: torch.device) -> Callable[[torch.Tensor], Any] | None:
+    """Latents `(B, C, h, w)` to uint8 images with the VAE `vae`, or `None` without one."""
+    if vae is None:
+        return None
+    from energykit.interop.vae import decode_latents, load_vae
+
+    return functools.partial(decode_latents, load_vae(vae, device))
+
+
+def reference_model(path: str, ebm: str, preset: str | None, num_heads: int | None) -> TrainedModel:
+    """A checkpoint of the reference EqM release as a `TrainedModel` whose `field()` is the
+    converted reference field (paper sign); its kind follows from the head."""
+    from energykit.interop import load_reference_eqm
+
+    extra = {} if num_heads is None else {"num_heads": num_heads}
+    field = load_reference_eqm(path, model=preset, ebm=ebm, **extra)  # type: ignore[arg-type]
+    net: Any = field.net
+    dit = getattr(net, "net", net)  # Negated(DiT) for the implicit and dot heads
+    classes = dit.num_classes
+    raw = {
+        "data": {"name": "latents", "path": str(path), "class_conditional": classes is not None},
+        "net": {"kind": "dit", "preset": preset or "EqM-B/2"},
+        "objective": {"kind": _kind_name(field)},
+    }
+    shape = (dit.in_channels, dit.input_size, dit.input_size)
+    config = TrainConfig.from_dict(raw)
+    return TrainedModel.from_field(field, shape=shape, num_classes=classes, config=config)
+
+
+def _kind_name(field: Any) -> str:
+    from energykit.objectives import kind_of_field
+
+    return kind_of_field(field).name

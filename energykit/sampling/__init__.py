@@ -1,0 +1,41 @@
+"""Sampling: samples from an `EnergyField` (descent) or a `flows.Velocity` (ODE) with a
+`SampleConfig`, and sharded sampling to files under `torchrun`.
+
+```python
+model = energykit.train.load_trained("runs/digits-eqm/last.pt")
+s = generate(model.field(), model.shape, model.config.sample, n=64)
+```
+"""
+
+from energykit.flows import Velocity
+from energykit.sampling.config import SampleConfig
+from energykit.sampling.files import (
+    BATCH_SEED_STRIDE,
+    SampleSource,
+    load_samples,
+    sample_to_file,
+    save_samples,
+    to_uint8_images,
+    write_pngs,
+)
+from energykit.sampling.generate import Sampleable, Samples, generate
+from energykit.sampling.samplers import ODE_METHODS, check_sampler, is_ode_method, sampler_names
+
+__all__ = [
+    "BATCH_SEED_STRIDE",
+    "ODE_METHODS",
+    "SampleConfig",
+    "SampleSource",
+    "Sampleable",
+    "Samples",
+    "Velocity",
+    "check_sampler",
+    "generate",
+    "is_ode_method",
+    "load_samples",
+    "sample_to_file",
+    "sampler_names",
+    "save_samples",
+    "to_uint8_images",
+    "write_pngs",
+]

@@ -1,0 +1,52 @@
+"""Sampler settings: one dataclass, read from a recipe's `sample` section or built in code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from energykit.descent.defaults import PAPER_MOMENTUM, PAPER_STEPS
+
+
+@dataclass
+class SampleConfig:
+    """How a trained model is sampled (by `energykit sample`, `generate` and evaluation).
+
+    Attributes:
+        sampler: For EqM: a descent optimiser name (`gd`, `nag`, `adam`, any torch.optim
+            name). For FM: an ODE method (`euler` or `heun`). See `sampler_names()`.
+        lr: Descent step size; `None` means the default `0.425 / steps` (the paper's
+            0.0017 at 250 steps). Ignored by the ODE samplers, whose step is `1 / steps`.
+        lr_scale: Multiplies the step (descent) or the ODE step size `1 / steps` (FM, then
+            integrated to `t = lr_scale`): the step-size robustness knob.
+        momentum: Look-ahead $\\mu$ of `nag` (the paper's 0.3); other samplers ignore it.
+        steps: Step budget (descent) or ODE steps.
+        g_min: Adaptive-compute threshold on $\\lVert\\nabla E\\rVert$ (descent only).
+        n: Number of samples.
+        seed: Seed of the initial noise.
+        batch: Samples per forward pass.
+        cfg_scale: Classifier-free guidance weight $w$ (1: no guidance; class-conditional
+            models only).
+        cfg_channels: Guide only the first k channels (the reference EqM code guides 3 of
+            the 4 latent channels); `None` guides all.
+        nonfinite: Descent only. `raise`: a NaN/inf from the model stops the run with an
+            error. `freeze`: the samples it hits are frozen at their last finite iterate, the
+            rest of the batch carries on, and the samples file lists them
+            (`failed_indices`, `failed_count` in its metadata).
+    """
+
+    sampler: str = "nag"
+    lr: float | None = None
+    lr_scale: float = 1.0
+    momentum: float = PAPER_MOMENTUM
+    steps: int = PAPER_STEPS
+    g_min: float | None = None
+    n: int = 1000
+    seed: int = 0
+    batch: int = 1000
+    cfg_scale: float = 1.0
+    cfg_channels: int | None = None
+    nonfinite: Literal["raise", "freeze"] = "raise"
+
+
+__all__ = ["SampleConfig"]

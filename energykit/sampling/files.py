@@ -1,0 +1,352 @@
+"""Sampling to files at scale: sharded across `torchrun` ranks, resumable, decoded by the VAE
+into PNGs and an ADM-format `.npz` (`energykit sample`).
+
+The `n` samples are cut into batches of `sample.batch`; batch `j` is drawn with seed
+`sample.seed + 1_000_003 * j` and labels `(j * batch + i) % num_classes`, so the result does
+not depend on how many processes draw it. Rank `r` draws the batches `j = r (mod world size)`
+into `.OUT.parts/`, one atomic file each (a restarted run skips finished batches); rank 0
+then joins them in order and writes exactly `n` samples.
+
+File formats:
+
+- `.pt` / `.npz` without a VAE: `x` (samples, float32), `y`, `steps`, and `meta` (JSON).
+- `.npz` with a VAE (latent models): ADM's layout, `arr_0` uint8 `(n, H, W, 3)` images
+  and `arr_1` int64 labels (what the ADM / guided-diffusion evaluation suite reads), plus
+  `meta`.
+
+Failed samples (`sample.nonfinite="freeze"`, `energykit sample --nonfinite freeze`): a sample
+the model turned NaN/inf is frozen at its last finite iterate instead of losing its batch. It
+is still written, at its place, but it is not a sample of the model. The metadata lists them:
+`failed_indices` (sorted positions in the file, i.e. in the global order) and `failed_count`;
+the summary returned by `sample_to_file` carries the same two keys.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from energykit._distributed import DistInfo, barrier
+from energykit._io import atomic_save, atomic_savez, atomic_write, load_npz, load_torch
+from energykit.sampling.config import SampleConfig
+from energykit.sampling.generate import Sampleable, generate
+
+#: Batch `j` is drawn with seed `sample.seed + BATCH_SEED_STRIDE * j`.
+BATCH_SEED_STRIDE = 1_000_003
+
+
+class SampleSource(Protocol):
+    """What `sample_to_file` needs of a trained model (`energykit.train.TrainedModel` is one).
+
+    Attributes:
+        shape: Shape of one sample.
+        num_classes: Classes for conditioning, or `None`.
+        step: Training steps taken (recorded, and part of the resume guard).
+        kind: Objective kind (recorded).
+        dataset: The dataset it was trained on (recorded).
+    """
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def num_classes(self) -> int | None: ...
+
+    @property
+    def step(self) -> int: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def dataset(self) -> str: ...
+
+    def sampleable(self) -> Sampleable:
+        """The field (EqM) or velocity (flow matching) to sample."""
+        ...
+
+
+def to_uint8_images(x: Tensor) -> Tensor:
+    """Samples `(n, C, H, W)` in $[-1, 1]$ as uint8 `(n, H, W, C)` (clipped, rounded)."""
+    if x.ndim != 4:
+        raise ValueError(f"to_uint8_images x: expected (n, C, H, W), got {tuple(x.shape)}")
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def write_pngs(images: Tensor, folder: Path, start: int) -> None:
+    """Write uint8 images `(n, H, W, C)` as `folder/{start + i:06d}.png`."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(images.numpy()):
+        Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(
+            folder / f"{start + i:06d}.png"
+        )
+
+
+def save_samples(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write a samples file atomically: tensors as arrays, everything else as JSON `meta`."""
+    path = Path(path)
+    tensors = {k: v for k, v in payload.items() if isinstance(v, Tensor)}
+    meta = {k: v for k, v in payload.items() if not isinstance(v, Tensor)}
+    if path.suffix == ".npz":
+        arrays = {k: v.numpy() for k, v in tensors.items()}
+        return atomic_savez(path, {**arrays, "meta": np.array(json.dumps(meta))})
+    if path.suffix == ".pt":
+        return atomic_save(payload, path)
+    raise ValueError(f"--out: expected a .pt or .npz file, got {str(path)!r}")
+
+
+def load_samples(path: str | Path) -> tuple[Tensor, dict[str, Any]]:
+    """Read a samples file (`.pt`, or `.npz` with `x` or ADM's `arr_0`): samples and metadata.
+
+    ADM files give uint8 images `(n, H, W, 3)`; the others float samples `(n, *shape)`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"samples: no file at {str(path)!r}")
+    if path.suffix == ".npz":
+        f = load_npz(path, what="samples")
+        meta = json.loads(str(f["meta"])) if "meta" in f else {}
+        if "x" in f:
+            return torch.from_numpy(f["x"]), meta
+        if "arr_0" in f:
+            return torch.from_numpy(f["arr_0"]), meta
+        raise ValueError(
+            f"samples {str(path)!r}: expected an array 'x' or 'arr_0', got {list(f.keys())}"
+        )
+    payload = load_torch(path, what="samples")
+    if isinstance(payload, Tensor):
+        return payload, {}
+    return payload["x"], {k: v for k, v in payload.items() if not isinstance(v, Tensor)}
+
+
+def _check_parts(parts: Path, settings: dict[str, Any]) -> None:
+    """Refuse to mix finished batches of another sampling run into this one."""
+    path = parts / "settings.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if old != json.loads(json.dumps(settings)):
+            raise ValueError(
+                f"sample: {str(parts)!r} holds batches of another run ({old}); delete it or "
+                "rerun with the same settings to resume"
+            )
+        return
+    parts.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: f.write(json.dumps(settings).encode()))
+
+
+def sample_to_file(
+    model: SampleSource,
+    out: str | Path,
+    cfg: SampleConfig,
+    *,
+    device: str | torch.device = "cpu",
+    dist: DistInfo | None = None,
+    decode: Callable[[Tensor], Tensor] | None = None,
+    png_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any] | None:
+    """Draw `cfg.n` samples, sharded over ranks, and write them to `out` (see the module doc).
+
+    Args:
+        model: The trained (EMA) model, e.g. a `TrainedModel`.
+        out: `.npz` or `.pt` file (`.npz` when decoding with a VAE).
+        cfg: Sampler settings (`n`, `batch`, `seed`, sampler, guidance).
+        device: Where this rank samples.
+        dist: This process's rank; `None` for one process.
+        decode: Latent samples `(B, C, h, w)` to uint8 images `(B, 3, H, W)`, e.g.
+            `functools.partial(energykit.interop.vae.decode_latents, vae)`; the output is
+            then an ADM `.npz`.
+        png_dir: Also write every image as a PNG here (decoded or image-shaped samples).
+        progress: Print a line per batch to stderr.
+
+    Returns:
+        On rank 0 a summary (`n`, `nfe_mean`, `seconds`, `steps_mean`, `out`,
+        `failed_count`, `failed_indices`); `None` elsewhere.
+
+    Warns:
+        RuntimeWarning: some samples failed (only with `cfg.nonfinite="freeze"`).
+    """
+    dist = dist or DistInfo()
+    out = _check_out(out, decode)
+    parts = out.parent / f".{out.name}.parts"
+    settings = {
+        "sampler": dict(cfg.__dict__),
+        "step": model.step,
+        "kind": model.kind,
+        "decoded": decode is not None,
+    }
+    if dist.is_main:
+        _check_parts(parts, settings)
+    barrier(dist)
+    sampled = model.sampleable().to(device)
+    n_batches = math.ceil(cfg.n / cfg.batch)
+    for j in range(dist.rank, n_batches, dist.world_size):
+        part = parts / f"{j:06d}.pt"
+        if part.is_file():
+            continue
+        record = _draw_batch(sampled, model, cfg, j, device, decode)
+        if png_dir is not None:
+            images = record.get("images")
+            start = j * cfg.batch
+            write_pngs(
+                to_uint8_images(record["x"]) if images is None else images, Path(png_dir), start
+            )
+        atomic_save(record, part)
+        if progress:
+            size = min(cfg.batch, cfg.n - j * cfg.batch)
+            print(f"sample: batch {j + 1}/{n_batches} ({size} samples)", file=sys.stderr)
+    barrier(dist)
+    if not dist.is_main:
+        return None
+    summary = _join_parts(model, parts, out, cfg, n_batches, dist.world_size, decode is not None)
+    shutil.rmtree(parts, ignore_errors=True)
+    return summary
+
+
+def _check_out(out: str | Path, decode: Callable[[Tensor], Tensor] | None) -> Path:
+    """`out` as a path, refused unless it is a `.pt` or `.npz` file (`.npz` when decoding)."""
+    out = Path(out)
+    if decode is not None and out.suffix != ".npz":
+        raise ValueError(f"--out: decoded images are written as an ADM .npz, got {str(out)!r}")
+    if out.suffix not in (".npz", ".pt"):
+        raise ValueError(f"--out: expected a .pt or .npz file, got {str(out)!r}")
+    return out
+
+
+def _draw_batch(
+    sampled: Sampleable,
+    model: SampleSource,
+    cfg: SampleConfig,
+    j: int,
+    device: str | torch.device,
+    decode: Callable[[Tensor], Tensor] | None,
+) -> dict[str, Any]:
+    """Batch `j` (seed `cfg.seed + BATCH_SEED_STRIDE * j`, labels from `j * cfg.batch`) as
+    the record of its part file, on the CPU."""
+    size = min(cfg.batch, cfg.n - j * cfg.batch)
+    s = generate(
+        sampled,
+        model.shape,
+        cfg,
+        num_classes=model.num_classes,
+        device=device,
+        label_offset=j * cfg.batch,
+        n=size,
+        seed=cfg.seed + BATCH_SEED_STRIDE * j,
+    )
+    record: dict[str, Any] = {"nfe": s.nfe_total, "seconds": s.seconds}
+    record["y"] = None if s.y is None else s.y.cpu()
+    record["steps"] = None if s.steps is None else s.steps.cpu()
+    record["failed"] = [] if s.failed is None else _failed_indices(s.failed, j * cfg.batch)
+    if decode is not None:
+        record["images"] = decode(s.x).permute(0, 2, 3, 1).cpu()
+    else:
+        record["x"] = s.x.cpu()
+    return record
+
+
+def _join_parts(
+    model: SampleSource,
+    parts: Path,
+    out: Path,
+    cfg: SampleConfig,
+    n_batches: int,
+    world_size: int,
+    decoded: bool,
+) -> dict[str, Any]:
+    """Join the part files in order into `out` (rank 0); returns the summary."""
+    records = [load_torch(parts / f"{j:06d}.pt", what="sample batch") for j in range(n_batches)]
+    x = torch.cat([r["images" if decoded else "x"] for r in records])
+    if len(x) != cfg.n:
+        raise RuntimeError(f"sample: joined {len(x)} samples, expected {cfg.n}")
+    nfe = sum(r["nfe"] for r in records)
+    failed = sorted(i for r in records for i in r.get("failed", []))
+    summary: dict[str, Any] = {
+        "n": cfg.n,
+        "nfe_mean": nfe / cfg.n,
+        "seconds": sum(r["seconds"] for r in records),
+        "out": str(out),
+        "failed_count": len(failed),
+        "failed_indices": failed,
+    }
+    meta: dict[str, Any] = {
+        "nfe_total": nfe,
+        "seconds": summary["seconds"],
+        "dataset": model.dataset,
+        "kind": model.kind,
+        "sampler": dict(cfg.__dict__),
+        "world_size": world_size,
+        "failed_count": len(failed),
+        "failed_indices": failed,
+    }
+    if failed:
+        _warn_failed(failed, cfg.n, out)
+    labels = None if records[0]["y"] is None else torch.cat([r["y"] for r in records])
+    steps = None
+    if records[0]["steps"] is not None:
+        steps = torch.cat([r["steps"] for r in records])
+        summary["steps_mean"] = float(steps.double().mean())
+    _write_joined(out, x, labels, steps, meta, decoded)
+    return summary
+
+
+def _warn_failed(failed: list[int], n: int, out: Path) -> None:
+    warnings.warn(
+        f"sample: {len(failed)} of {n} samples hit NaN/inf and were frozen at their "
+        f"last finite iterate (indices {failed[:10]}{' ...' if len(failed) > 10 else ''}; "
+        f"all in {str(out)!r} metadata 'failed_indices')",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+def _write_joined(
+    out: Path,
+    x: Tensor,
+    labels: Tensor | None,
+    steps: Tensor | None,
+    meta: dict[str, Any],
+    decoded: bool,
+) -> None:
+    """Write the joined samples: ADM's `arr_0`/`arr_1` when decoded, else `x`/`y`/`steps`."""
+    if decoded:
+        arrays: dict[str, Any] = {"arr_0": x.numpy()}
+        if labels is not None:
+            arrays["arr_1"] = labels.long().numpy()
+        atomic_savez(out, {**arrays, "meta": np.array(json.dumps(meta))})
+        return
+    payload: dict[str, Any] = {"x": x, **meta}
+    if labels is not None:
+        payload["y"] = labels
+    if steps is not None:
+        payload["steps"] = steps
+    save_samples(out, payload)
+
+
+def _failed_indices(failed: Tensor, offset: int) -> list[int]:
+    """Global indices of a batch's failed samples: `failed` `(B,)` bool, batch starting at
+    `offset`."""
+    return [offset + int(i) for i in failed.nonzero().flatten().tolist()]
+
+
+__all__ = [
+    "BATCH_SEED_STRIDE",
+    "SampleSource",
+    "load_samples",
+    "sample_to_file",
+    "save_samples",
+    "to_uint8_images",
+    "write_pngs",
+]

@@ -1,0 +1,238 @@
+"""Draw samples from noise: descent for an `EnergyField`, ODE integration for a `Velocity`."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from energykit._checks import check_int, check_real
+from energykit.descent.defaults import NAG_NAMES, default_lr, paper_descender
+from energykit.fields import EnergyField, Guided
+from energykit.flows import Velocity
+from energykit.sampling.config import SampleConfig
+from energykit.sampling.samplers import check_sampler
+
+#: What `generate` samples: a field (by descent) or a velocity (by an ODE).
+Sampleable = EnergyField | Velocity
+
+
+@dataclass
+class Samples:
+    """Samples and what they cost.
+
+    Attributes:
+        x: Samples `(n, *shape)`.
+        nfe_total: Network evaluations summed over samples (Heun counts 2 per step).
+        steps: Per-sample steps `(n,)` (descent), or `None` for ODE samplers.
+        seconds: Wall time of the sampling loop.
+        y: Class labels the samples were drawn for, or `None`.
+        failed: Per-sample `(n,)` bool, the samples frozen on a NaN/inf (descent with
+            `cfg.nonfinite="freeze"`; their `x` is the last finite iterate, not a sample of
+            the model), or `None` for ODE samplers.
+    """
+
+    x: Tensor
+    nfe_total: int
+    steps: Tensor | None
+    seconds: float
+    y: Tensor | None = None
+    failed: Tensor | None = None
+
+    @property
+    def nfe_mean(self) -> float:
+        """Mean network evaluations per sample."""
+        return self.nfe_total / len(self.x)
+
+
+@dataclass
+class _Chunk:
+    """One batch's outcome, before the batches are joined."""
+
+    x: Tensor
+    nfe: int
+    steps: Tensor | None = None
+    failed: Tensor | None = None
+
+
+@torch.no_grad()
+def generate(
+    model: Sampleable,
+    shape: tuple[int, ...],
+    cfg: SampleConfig,
+    *,
+    num_classes: int | None = None,
+    device: str | torch.device = "cpu",
+    label_offset: int = 0,
+    **overrides: Any,
+) -> Samples:
+    """Sample `cfg.n` points from Gaussian noise: descend `model` when it is an `EnergyField`
+    (with `cfg.sampler`, a descent optimiser), integrate it when it is a `flows.Velocity`
+    (`cfg.sampler` an ODE method). A `TrainedModel` gives either: `.field()` or `.velocity()`.
+
+    The noise is `torch.randn((n, *shape))` from a CPU generator seeded `cfg.seed`, then moved
+    to `device`, so a seed gives the same samples on every device (up to kernels).
+
+    Args:
+        model: The field or velocity (use the EMA weights).
+        shape: Shape of one sample.
+        cfg: Sampler settings; `overrides` replace single fields (e.g. `steps=50`).
+        num_classes: For class-conditional nets: sample i gets label
+            `(label_offset + i) % num_classes` (balanced classes). `cfg.cfg_scale` and
+            `cfg.cfg_channels` set classifier-free guidance (null class `num_classes`).
+        device: Where to sample.
+        label_offset: Index of the first sample in a larger, sharded draw.
+        **overrides: `SampleConfig` fields to replace, e.g. `n=16`.
+
+    Returns:
+        The samples `(n, *shape)`, their labels, cost and (descent) per-sample steps.
+
+    Raises:
+        TypeError: `model` is neither a field nor a velocity, `cfg` is not a `SampleConfig`,
+            an override is not one of its fields, or a setting has the wrong type.
+        ValueError: a setting out of range (`n`, `batch`, `steps` < 1, `lr_scale` <= 0,
+            negative `label_offset`, `num_classes` < 1, a bad `shape`), a sampler that does
+            not suit `model`, or `nonfinite="freeze"` with an ODE sampler.
+    """
+    cfg = _settings(cfg, overrides)
+    ode = _is_velocity(model)
+    try:
+        check_sampler(cfg.sampler, flow_matching=ode)
+    except ValueError as err:
+        raise ValueError(f"sampler: {err}") from None
+    if ode and cfg.nonfinite != "raise":
+        raise ValueError(
+            f"nonfinite: {cfg.nonfinite!r} applies to descent samplers; the ODE sampler "
+            f"{cfg.sampler!r} supports only 'raise'"
+        )
+    _check_draw(shape, num_classes, label_offset)
+    x0, y = _noise(cfg, shape, num_classes, label_offset, device)
+    guided = _guided(model.eval(), cfg, num_classes)
+    run = _integrate if ode else _descend
+    t0 = time.perf_counter()
+    chunks = []
+    for start in range(0, cfg.n, cfg.batch):
+        rows = slice(start, start + cfg.batch)
+        cond: dict[str, Any] = {} if y is None else {"y": y[rows]}
+        chunks.append(run(guided, x0[rows], cfg, cond))
+    return _join(chunks, y, time.perf_counter() - t0)
+
+
+def _is_velocity(model: object) -> bool:
+    """Whether `model` is sampled by an ODE (a `Velocity`) rather than by descent."""
+    if isinstance(model, Velocity):
+        return True
+    if isinstance(model, EnergyField):
+        return False
+    raise TypeError(
+        "generate model: expected an EnergyField (sampled by descent) or a "
+        f"energykit.flows.Velocity (sampled by an ODE), got {type(model).__name__}; "
+        "a trained model gives one with .field() or .velocity()"
+    )
+
+
+def _noise(
+    cfg: SampleConfig,
+    shape: tuple[int, ...],
+    num_classes: int | None,
+    label_offset: int,
+    device: str | torch.device,
+) -> tuple[Tensor, Tensor | None]:
+    """The initial noise `(n, *shape)` (seeded on the CPU) and the balanced labels `(n,)`."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    x0 = torch.randn((cfg.n, *shape), generator=gen).to(device)
+    if num_classes is not None:
+        return x0, ((torch.arange(cfg.n) + label_offset) % num_classes).to(device)
+    if cfg.cfg_scale != 1.0:
+        raise ValueError(
+            f"cfg_scale: guidance needs a class-conditional model, got {cfg.cfg_scale}"
+        )
+    return x0, None
+
+
+def _guided(model: Sampleable, cfg: SampleConfig, num_classes: int | None) -> Sampleable:
+    """`model` with classifier-free guidance (null class `num_classes`) when `cfg` asks."""
+    if num_classes is None or cfg.cfg_scale == 1.0:
+        return model
+    channels = None if cfg.cfg_channels is None else range(cfg.cfg_channels)
+    if isinstance(model, Velocity):
+        return model.guided(cfg.cfg_scale, num_classes, channels=channels)
+    return Guided(model, cfg.cfg_scale, num_classes, channels=channels)
+
+
+def _integrate(model: Any, x0: Tensor, cfg: SampleConfig, cond: dict[str, Any]) -> _Chunk:
+    """One batch by the ODE method `cfg.sampler`, integrated to `t = cfg.lr_scale`."""
+    velocity: Velocity = model
+    res = velocity.integrate(x0, steps=cfg.steps, method=cfg.sampler, t_end=cfg.lr_scale, **cond)
+    return _Chunk(res.x, res.nfe * len(res.x))
+
+
+def _descend(model: Any, x0: Tensor, cfg: SampleConfig, cond: dict[str, Any]) -> _Chunk:
+    """One batch by descent with `cfg.sampler`, step `cfg.lr` (default `0.425 / steps`)
+    times `cfg.lr_scale`; `cfg.momentum` is NAG-GD's look-ahead."""
+    lr = (default_lr(cfg.steps) if cfg.lr is None else cfg.lr) * cfg.lr_scale
+    momentum = cfg.momentum if cfg.sampler in NAG_NAMES else None
+    descender = paper_descender(
+        model,
+        cfg.sampler,
+        steps=cfg.steps,
+        lr=lr,
+        g_min=cfg.g_min,
+        momentum=momentum,
+        nonfinite=cfg.nonfinite,
+    )
+    result = descender.run(x0, **cond)
+    return _Chunk(result.x, result.nfe_total, result.steps, result.failed)
+
+
+def _join(chunks: list[_Chunk], y: Tensor | None, seconds: float) -> Samples:
+    """The batches as one `Samples`."""
+
+    def cat(get: Callable[[_Chunk], Tensor | None]) -> Tensor | None:
+        parts = [t for t in map(get, chunks) if t is not None]
+        return torch.cat(parts) if parts else None
+
+    return Samples(
+        x=torch.cat([c.x for c in chunks]),
+        nfe_total=sum(c.nfe for c in chunks),
+        steps=cat(lambda c: c.steps),
+        seconds=seconds,
+        y=y,
+        failed=cat(lambda c: c.failed),
+    )
+
+
+def _settings(cfg: SampleConfig, overrides: dict[str, Any]) -> SampleConfig:
+    """`cfg` with `overrides` applied, its counts and modes checked (the rest is checked by
+    the `Descender` or the ODE sampler)."""
+    if not isinstance(cfg, SampleConfig):
+        raise TypeError(f"generate cfg: expected a SampleConfig, got {type(cfg).__name__}")
+    known = [f.name for f in dataclasses.fields(SampleConfig)]
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise TypeError(f"generate: unknown setting {unknown[0]!r}; expected one of {known}")
+    cfg = dataclasses.replace(cfg, **overrides)
+    for key in ("n", "batch", "steps"):
+        check_int(key, getattr(cfg, key), minimum=1)
+    check_real("lr_scale", cfg.lr_scale, minimum=0.0, strict=True)
+    if cfg.nonfinite not in ("raise", "freeze"):
+        raise ValueError(f"nonfinite: expected 'raise' or 'freeze', got {cfg.nonfinite!r}")
+    return cfg
+
+
+def _check_draw(shape: tuple[int, ...], num_classes: int | None, label_offset: int) -> None:
+    if not isinstance(shape, (tuple, list)) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
+    ):
+        raise ValueError(f"shape: expected a tuple of positive ints (one sample), got {shape!r}")
+    if num_classes is not None:
+        check_int("num_classes", num_classes, minimum=1)
+    check_int("label_offset", label_offset, minimum=0)
+
+
+__all__ = ["Sampleable", "Samples", "generate"]
