@@ -190,6 +190,27 @@ def sample_to_file(
     if dist.is_main:
         _check_parts(parts, settings)
     barrier(dist)
+    n_batches = math.ceil(cfg.n / cfg.batch)
+    _draw_batches(model, parts, cfg, dist, device, decode, png_dir, progress)
+    barrier(dist)
+    if not dist.is_main:
+        return None
+    summary = _join_parts(model, parts, out, cfg, n_batches, dist.world_size, decode is not None)
+    shutil.rmtree(parts, ignore_errors=True)
+    return summary
+
+
+def _draw_batches(
+    model: SampleSource,
+    parts: Path,
+    cfg: SampleConfig,
+    dist: DistInfo,
+    device: str | torch.device,
+    decode: Callable[[Tensor], Tensor] | None,
+    png_dir: str | Path | None,
+    progress: bool,
+) -> None:
+    """This rank's batches `j = rank (mod world size)` into `parts/`, skipping finished ones."""
     sampled = model.sampleable().to(device)
     n_batches = math.ceil(cfg.n / cfg.batch)
     for j in range(dist.rank, n_batches, dist.world_size):
@@ -207,12 +228,6 @@ def sample_to_file(
         if progress:
             size = min(cfg.batch, cfg.n - j * cfg.batch)
             print(f"sample: batch {j + 1}/{n_batches} ({size} samples)", file=sys.stderr)
-    barrier(dist)
-    if not dist.is_main:
-        return None
-    summary = _join_parts(model, parts, out, cfg, n_batches, dist.world_size, decode is not None)
-    shutil.rmtree(parts, ignore_errors=True)
-    return summary
 
 
 def _check_out(out: str | Path, decode: Callable[[Tensor], Tensor] | None) -> Path:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from energykit.data.registry import DATASET_NAMES, dataset_info
+from energykit.data.registry import DATASET_NAMES, DatasetInfo, dataset_info
 from energykit.objectives.kinds import objective_kind
 from energykit.sampling.config import SampleConfig
 from energykit.sampling.samplers import check_sampler
@@ -293,9 +293,8 @@ def _positive(key: str, value: float | int | None, *, strict: bool = True) -> No
         raise ConfigError(f"{key}: expected a value {relation}, got {value!r}")
 
 
-def validate(cfg: TrainConfig) -> TrainConfig:
-    """Range checks that types alone cannot express; returns `cfg`."""
-    d, n, o, p, t, s = cfg.data, cfg.net, cfg.objective, cfg.optim, cfg.train, cfg.sample
+def _check_data(d: DataConfig) -> DatasetInfo:
+    """The `data` section's checks; returns the dataset's entry in the list of datasets."""
     try:
         data = dataset_info(d.name)
     except ValueError:
@@ -309,6 +308,13 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _positive("data.holdout", d.holdout, strict=False)
     if data.family == "latents" and not d.path:
         raise ConfigError("data.path: data.name='latents' needs the latent folder, got None")
+    return data
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Range checks that types alone cannot express; returns `cfg`."""
+    d, n, o, p, t, s = cfg.data, cfg.net, cfg.objective, cfg.optim, cfg.train, cfg.sample
+    data = _check_data(d)
     if n.kind == "dit":
         from energykit.nets.dit import preset_kwargs
 
