@@ -24,7 +24,8 @@ from typing import Any
 
 import torch
 
-from energykit.train import Samples, TrainConfig, Trainer, generate, load_config
+from energykit.sampling import Samples, generate
+from energykit.train import TrainConfig, Trainer, load_config
 from energykit.train.evaluate import classifier_for, data_floor, score_samples
 from energykit.viz import markdown_table, plot_steps_histogram, pyplot, save_samples
 
@@ -94,18 +95,19 @@ def sample_rows(
 ) -> tuple[list[dict[str, Any]], dict[str, Samples]]:
     """Sample both models with every sampler of the report; returns the rows and the draws."""
     e, f = eqm.trainer.trained(), fm.trainer.trained()
+    field, velocity, shape = e.field(), f.velocity(), e.shape  # EMA weights
     draw = {
-        "fixed": generate(e.net, e.kind, e.shape, e.config.sample),
-        "adaptive": generate(e.net, e.kind, e.shape, e.config.sample, g_min=cfg.g_min),
+        "fixed": generate(field, shape, e.config.sample),
+        "adaptive": generate(field, shape, e.config.sample, g_min=cfg.g_min),
     }
     steps = draw["adaptive"].steps
     # A fixed budget as long as the slowest adaptive sample: does stopping early beat it?
     short = 0 if steps is None else int(steps.max())
     if 0 < short < BUDGET:
-        draw["short"] = generate(e.net, e.kind, e.shape, e.config.sample, steps=short)
-    draw["few"] = generate(e.net, e.kind, e.shape, e.config.sample, steps=25)  # 10x the step
-    draw["fm"] = generate(f.net, f.kind, f.shape, f.config.sample)
-    draw["fm50"] = generate(f.net, f.kind, f.shape, f.config.sample, steps=50)
+        draw["short"] = generate(field, shape, e.config.sample, steps=short)
+    draw["few"] = generate(field, shape, e.config.sample, steps=25)  # 10x the step
+    draw["fm"] = generate(velocity, shape, f.config.sample)
+    draw["fm50"] = generate(velocity, shape, f.config.sample, steps=50)
     labels = {
         "fixed": (eqm, f"EqM, NAG-GD {BUDGET} steps"),
         "adaptive": (eqm, f"EqM, NAG-GD adaptive (g_min {cfg.g_min})"),

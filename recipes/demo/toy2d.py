@@ -27,7 +27,7 @@ import torch
 import energykit as ek
 from energykit.data import eight_gaussians_modes, sample_toy
 from energykit.metrics import mmd, mode_stats
-from energykit.train import TrainConfig, Trainer, load_config, wrap_field
+from energykit.train import TrainConfig, Trainer, load_config
 from energykit.viz import markdown_table, save_landscape
 
 RECIPE = Path(__file__).resolve().parents[1] / "toy2d" / "eqm.yaml"
@@ -49,8 +49,7 @@ def run(cfg: TrainConfig, out: Path, *, progress: bool = True) -> dict[str, Any]
     t0 = time.perf_counter()
     history = trainer.fit()
     train_seconds = time.perf_counter() - t0
-    model = trainer.trained()
-    field = wrap_field(model.net, model.kind)
+    field = trainer.trained().field()  # the EMA weights as an EnergyField
     rows, held_out, adaptive = evaluate(field, cfg)
     save_landscape(
         out / "samples.png",
