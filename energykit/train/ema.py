@@ -41,10 +41,10 @@ class EMA(nn.Module):
         if skip is None:
             torch._foreach_lerp_(targets, sources, 1.0 - self.decay)
         else:
+            # One weight tensor per parameter (broadcast views), so the weight stays on the
+            # device: a single 0-d tensor would be read back with `.item()`.
             weight = (1.0 - skip.float()) * (1.0 - self.decay)
-            # A 0-d tensor weight (read on the device) is accepted since torch 2.6; the stubs
-            # do not list that overload yet.
-            torch._foreach_lerp_(targets, sources, weight)  # type: ignore[call-overload]
+            torch._foreach_lerp_(targets, sources, [weight.expand_as(t) for t in targets])
         ema_buffers = dict(self.model.named_buffers())
         for name, b in model.named_buffers():
             if skip is None:
