@@ -48,7 +48,10 @@ def heun_step(v: VelocityFn, x: Tensor, t: Tensor, h: float) -> tuple[Tensor, in
     return x + 0.5 * h * (v0 + v1), 2
 
 
-METHODS: dict[str, Callable[[VelocityFn, Tensor, Tensor, float], tuple[Tensor, int]]] = {
+#: One integration step `(v, x, t, h) -> (x_next, evaluations)`.
+Step = Callable[[VelocityFn, Tensor, Tensor, float], tuple[Tensor, int]]
+
+METHODS: dict[str, Step] = {
     "euler": euler_step,
     "heun": heun_step,
 }
@@ -92,25 +95,12 @@ def integrate(
     """
     x = check_finite_tensor("x0", check_batch("x0", x0))
     steps = check_int("steps", steps, minimum=1)
-    if not callable(velocity):
-        raise TypeError(f"velocity: expected a callable, got {type(velocity).__name__}")
-    if not isinstance(time_conditional, bool):
-        raise TypeError(f"time_conditional: expected a bool, got {type(time_conditional).__name__}")
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
-    step = METHODS[method]
-
-    def v(z: Tensor, t: Tensor) -> Tensor:
-        out = velocity(z, t, **cond) if time_conditional else velocity(z, **cond)
-        if not isinstance(out, Tensor) or out.shape != z.shape:
-            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"velocity: expected an output of shape {tuple(z.shape)}, got {got}")
-        return out
-
+    step = _check_setup(velocity, time_conditional, method)
     t_end = check_real("t_end", t_end, minimum=0.0, strict=True)
     t_start = check_real("t_start", t_start, minimum=0.0)
     if t_start >= t_end:
         raise ValueError(f"t_start: expected a value below t_end={t_end}, got {t_start}")
+    v = _shape_checked(velocity, time_conditional, cond)
     h = (t_end - t_start) / steps
     nfe = 0
     states = [x] if record else None
@@ -120,13 +110,45 @@ def integrate(
         nfe += evals
         if states is not None:
             states.append(x)
+    _check_finite_end(x, steps, method)
+    return ODEResult(x=x, nfe=nfe, trajectory=None if states is None else torch.stack(states))
+
+
+def _check_setup(velocity: object, time_conditional: object, method: str) -> Step:
+    """The step function of `method`, after checking the velocity and its time flag."""
+    if not callable(velocity):
+        raise TypeError(f"velocity: expected a callable, got {type(velocity).__name__}")
+    if not isinstance(time_conditional, bool):
+        raise TypeError(f"time_conditional: expected a bool, got {type(time_conditional).__name__}")
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
+    return METHODS[method]
+
+
+def _shape_checked(
+    velocity: Callable[..., Tensor], time_conditional: bool, cond: dict[str, Any]
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """`v(z, t)`: the velocity with its conditioning bound, `t` dropped when the model takes
+    none, and its output checked to be shaped like `z`."""
+
+    def v(z: Tensor, t: Tensor) -> Tensor:
+        out = velocity(z, t, **cond) if time_conditional else velocity(z, **cond)
+        if not isinstance(out, Tensor) or out.shape != z.shape:
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(f"velocity: expected an output of shape {tuple(z.shape)}, got {got}")
+        return out
+
+    return v
+
+
+def _check_finite_end(x: Tensor, steps: int, method: str) -> None:
+    """One read-back at the end: the rows whose state became NaN/inf."""
     if not bool(torch.isfinite(x).all()):
         rows = (~torch.isfinite(x)).reshape(x.shape[0], -1).any(dim=1).nonzero().flatten()
         raise FloatingPointError(
             f"integrate: samples became non-finite (NaN/inf) after {steps} {method} steps: "
             f"{rows[:10].tolist()}"
         )
-    return ODEResult(x=x, nfe=nfe, trajectory=None if states is None else torch.stack(states))
 
 
 def euler(velocity: Callable[..., Tensor], x0: Tensor, *, steps: int, **kw: Any) -> ODEResult:

@@ -303,14 +303,7 @@ def load_reference_eqm(
         TypeError: an unknown keyword argument.
     """
     del uncond
-    if ebm not in _HEADS:
-        raise ValueError(f"load_reference_eqm ebm: expected 'none', 'dot' or 'l2', got {ebm!r}")
-    unknown = sorted(set(reference_kwargs) - _KWARGS)
-    if unknown:
-        raise TypeError(
-            f"load_reference_eqm: unexpected keyword argument(s) {unknown}; the reference "
-            f"constructor's names are {sorted(_KWARGS)}"
-        )
+    _check_options(ebm, reference_kwargs)
     state = reference_state_dict(state_dict_or_path, key)
     kwargs = infer_reference_kwargs(state)
     if model is not None:
@@ -330,6 +323,18 @@ def load_reference_eqm(
     if ebm == "dot":
         return DotEnergy(Negated(net)).eval()
     return L2Energy(net, convention="reference").eval()
+
+
+def _check_options(ebm: object, reference_kwargs: Mapping[str, Any]) -> None:
+    """`ebm` and the constructor keywords, checked before anything is loaded."""
+    if ebm not in _HEADS:
+        raise ValueError(f"load_reference_eqm ebm: expected 'none', 'dot' or 'l2', got {ebm!r}")
+    unknown = sorted(set(reference_kwargs) - _KWARGS)
+    if unknown:
+        raise TypeError(
+            f"load_reference_eqm: unexpected keyword argument(s) {unknown}; the reference "
+            f"constructor's names are {sorted(_KWARGS)}"
+        )
 
 
 def _check_fits(state: Mapping[str, Tensor], kwargs: dict[str, Any], model: str | None) -> None:

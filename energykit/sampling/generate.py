@@ -100,16 +100,7 @@ def generate(
             not suit `model`, or `nonfinite="freeze"` with an ODE sampler.
     """
     cfg = _settings(cfg, overrides)
-    ode = _is_velocity(model)
-    try:
-        check_sampler(cfg.sampler, flow_matching=ode)
-    except ValueError as err:
-        raise ValueError(f"sampler: {err}") from None
-    if ode and cfg.nonfinite != "raise":
-        raise ValueError(
-            f"nonfinite: {cfg.nonfinite!r} applies to descent samplers; the ODE sampler "
-            f"{cfg.sampler!r} supports only 'raise'"
-        )
+    ode = _check_sampler_fits(model, cfg)
     _check_draw(shape, num_classes, label_offset)
     x0, y = _noise(cfg, shape, num_classes, label_offset, device)
     guided = _guided(model.eval(), cfg, num_classes)
@@ -121,6 +112,22 @@ def generate(
         cond: dict[str, Any] = {} if y is None else {"y": y[rows]}
         chunks.append(run(guided, x0[rows], cfg, cond))
     return _join(chunks, y, time.perf_counter() - t0)
+
+
+def _check_sampler_fits(model: object, cfg: SampleConfig) -> bool:
+    """Whether `model` is integrated (a velocity), after checking that `cfg`'s sampler and
+    non-finite mode suit it."""
+    ode = _is_velocity(model)
+    try:
+        check_sampler(cfg.sampler, flow_matching=ode)
+    except ValueError as err:
+        raise ValueError(f"sampler: {err}") from None
+    if ode and cfg.nonfinite != "raise":
+        raise ValueError(
+            f"nonfinite: {cfg.nonfinite!r} applies to descent samplers; the ODE sampler "
+            f"{cfg.sampler!r} supports only 'raise'"
+        )
+    return ode
 
 
 def _is_velocity(model: object) -> bool:
