@@ -10,7 +10,8 @@ import torch
 from energykit._io import load_torch
 from energykit.cli._common import check_out_file as _check_out_file
 from energykit.cli._common import read_samples as _read_samples
-from energykit.train import generate, load_trained
+from energykit.sampling import generate
+from energykit.train import load_trained
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -26,7 +27,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         return 0
     model = load_trained(source)
     sample, fm = model.config.sample, model.spec.flow_matching
-    target = model.velocity() if fm else model.field()
+    target = model.sampleable()  # the field (descent) or the velocity (ODE)
     if model.shape != (2,):
         s = generate(target, model.shape, sample, n=args.max_images)
         print(f"plot: {save_samples(s.x, args.out, title=model.kind)}")
