@@ -14,8 +14,7 @@ from torch import nn
 
 import energykit as ek
 from energykit.fields import Quadratic
-from energykit.train.config import SampleConfig
-from energykit.train.generate import generate
+from energykit.sampling import SampleConfig, generate
 from tests.helpers import Counting, tiny_mlp
 
 FIELD = Quadratic(torch.eye(2, dtype=torch.float64))
@@ -26,7 +25,8 @@ CFG = SampleConfig(n=4, batch=4, steps=2)
 
 
 def _gen(cfg: SampleConfig = CFG, **kw: object) -> object:
-    return generate(nn.Linear(2, 2), "eqm", kw.pop("shape", (2,)), cfg, **kw)  # type: ignore[arg-type]
+    field = ek.ImplicitField(nn.Linear(2, 2))
+    return generate(field, kw.pop("shape", (2,)), cfg, **kw)  # type: ignore[arg-type]
 
 
 CASES = [
