@@ -2,16 +2,19 @@
 
 Images are split into shards of `shard_size` in folder order; under `torchrun` rank r encodes
 the shards with index = r (mod world size). Each finished shard leaves a done-marker with its
-checksums, so an interrupted run skips finished shards when started again; the manifest is
-written last, by rank 0, once every shard is done.
+checksums, so an interrupted run skips finished shards when started again (a shard without
+a matching marker is redone); `encode-settings.json`, written with the first finished shard,
+refuses a resumed run with other settings; the manifest is written last, by rank 0, once every
+shard is done (`energykit._shards.ShardPlan` is the protocol, shared with sharded sampling).
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
+from energykit._distributed import DistInfo
+from energykit._shards import ShardFiles, ShardPlan
 from energykit.data.folder import ImageFolder
 from energykit.data.latents import (
     LATENTS_FORMAT,
@@ -33,21 +38,27 @@ from energykit.data.latents import (
 #: Settings of a (possibly interrupted) encoding run; a resumed run must match them.
 SETTINGS = "encode-settings.json"
 
+#: A latent folder's files: shards with their done-markers, the guard file, the manifest.
+_LATENT_FILES = ShardFiles(
+    settings=SETTINGS,
+    targets=r"shard_\d{5}(?:\.labels\.npy|\.npy|\.json)|encode-settings\.json|manifest\.json",
+    label="latents --out",
+    items="shards",
+    remedy="use a new folder or the same settings",
+    indent=2,
+)
 
-def _check_settings(path: Path, settings: dict[str, Any]) -> None:
-    if path.is_file():
-        old = json.loads(path.read_text())
-        changed = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
-        if changed:
-            diff = ", ".join(
-                f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items() if k != "classes"
-            )
-            raise ValueError(
-                f"latents --out {str(path.parent)!r}: holds shards from another run "
-                f"({diff or 'classes differ'}); use a new folder or the same settings"
-            )
-        return
-    write_json_atomic(path, settings)
+
+@dataclass(frozen=True)
+class _Encoding:
+    """How one run encodes its images (`encode_folder`'s keywords, grouped)."""
+
+    image_size: int
+    batch: int
+    shard_size: int
+    flip: bool
+    workers: int
+    device: str | torch.device
 
 
 def _no_barrier() -> None:
@@ -77,9 +88,8 @@ def encode_folder(
     Args:
         images: Class-per-subfolder image folder (`ImageFolder`).
         out: Latent folder (created).
-        encode: Images `(B, 3, H, W)` in $[-1, 1]$ to posterior `[mean, std]`
-            `(B, 2, C, h, w)`, e.g. `functools.partial(energykit.interop.vae.encode_moments,
-            vae)`.
+        encode: Images `(B, 3, H, W)` in $[-1, 1]$ to posterior `[mean, std]` `(B, 2, C, h,
+            w)`, e.g. `functools.partial(energykit.interop.vae.encode_moments, vae)`.
         scaling_factor: The VAE's latent scaling factor, recorded in the manifest.
         device: Where the images are sent before `encode`.
         image_size: ADM centre-crop side.
@@ -95,62 +105,98 @@ def encode_folder(
 
     Returns:
         The manifest on rank 0, `None` on other ranks.
+
+    Raises:
+        ValueError: `out` holds shards encoded with other settings (rank 0).
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    job = _Encoding(image_size, batch, shard_size, flip, workers, device)
     dataset = ImageFolder(images, image_size, flip=False)
-    n_shards = math.ceil(len(dataset) / shard_size)
+    plan = _latents_plan(out, dataset, job, DistInfo(rank, world_size), barrier)
+    plan.guard()
+    for s in plan.pending():
+        moments, labels = _encode_shard(dataset, _rows(s, job, len(dataset)), encode, job)
+        plan.commit(functools.partial(write_shard, out, s, moments, labels))
+        if progress:
+            print(f"latents: shard {s + 1}/{plan.n_shards} ({len(labels)} images)", file=sys.stderr)
+    records = plan.join(lambda s: read_done_marker(out, s))
+    if records is None:
+        return None
+    _write_manifest(out, dataset, encode, job, records, scaling_factor, vae_name)
+    return LatentManifest.read(out)
+
+
+def _latents_plan(
+    out: Path, dataset: ImageFolder, job: _Encoding, dist: DistInfo, sync: Callable[[], None]
+) -> ShardPlan:
+    """The shards of `out`, guarded by the image count and classes, crop, shard size, flip."""
     settings = {
         "count": len(dataset),
-        "image_size": image_size,
-        "shard_size": shard_size,
-        "flip": flip,
+        "image_size": job.image_size,
+        "shard_size": job.shard_size,
+        "flip": job.flip,
         "classes": dataset.classes,
     }
-    if rank == 0:
-        _check_settings(out / SETTINGS, settings)
-    barrier()
-    for s in range(rank, n_shards, world_size):
-        if read_done_marker(out, s) is not None:
-            continue
-        rows = range(s * shard_size, min((s + 1) * shard_size, len(dataset)))
-        loader = DataLoader(Subset(dataset, list(rows)), batch_size=batch, num_workers=workers)
-        moments, labels = [], []
-        for x, y in loader:
-            x = x.to(device)
-            views = [encode(x)]
-            if flip:
-                views.append(encode(x.flip(-1)))
-            moments.append(torch.stack(views, dim=1).cpu().numpy())
-            labels.append(y.numpy())
-        write_shard(out, s, np.concatenate(moments), np.concatenate(labels).astype(np.int64))
-        if progress:
-            print(f"latents: shard {s + 1}/{n_shards} ({len(rows)} images)", file=sys.stderr)
-    barrier()
-    if rank != 0:
-        return None
-    records = [read_done_marker(out, s) for s in range(n_shards)]
-    missing = [s for s, r in enumerate(records) if r is None]
-    if missing:
-        raise RuntimeError(f"latents: shards {missing[:10]} are missing after encoding")
+    return ShardPlan(
+        out,
+        math.ceil(len(dataset) / job.shard_size),
+        settings,
+        dist,
+        files=_LATENT_FILES,
+        is_done=lambda s: read_done_marker(out, s) is not None,
+        sync=sync,
+    )
+
+
+def _rows(shard: int, job: _Encoding, count: int) -> range:
+    """The images of `shard`, in folder order."""
+    return range(shard * job.shard_size, min((shard + 1) * job.shard_size, count))
+
+
+def _encode_shard(
+    dataset: ImageFolder, rows: range, encode: Callable[[Tensor], Tensor], job: _Encoding
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior moments `(n, F, 2, C, h, w)` (F = 2 with the mirrored view) and int64
+    labels `(n,)` of the images `rows`."""
+    loader = DataLoader(Subset(dataset, list(rows)), batch_size=job.batch, num_workers=job.workers)
+    moments, labels = [], []
+    for x, y in loader:
+        x = x.to(job.device)
+        views = [encode(x)]
+        if job.flip:
+            views.append(encode(x.flip(-1)))
+        moments.append(torch.stack(views, dim=1).cpu().numpy())
+        labels.append(y.numpy())
+    return np.concatenate(moments), np.concatenate(labels).astype(np.int64)
+
+
+def _write_manifest(
+    out: Path,
+    dataset: ImageFolder,
+    encode: Callable[[Tensor], Tensor],
+    job: _Encoding,
+    records: list[dict[str, Any] | None],
+    scaling_factor: float,
+    vae_name: str,
+) -> None:
+    """Write `manifest.json` last, once every shard is done (rank 0)."""
     x0, _ = dataset[0]
-    latent_shape = list(encode(x0[None].to(device)).shape[2:])
+    latent_shape = list(encode(x0[None].to(job.device)).shape[2:])
     write_json_atomic(
         out / MANIFEST,
         {
             "format": LATENTS_FORMAT,
             "count": len(dataset),
             "latent_shape": latent_shape,
-            "views": 2 if flip else 1,
+            "views": 2 if job.flip else 1,
             "scaling_factor": float(scaling_factor),
             "classes": dataset.classes,
-            "image_size": image_size,
+            "image_size": job.image_size,
             "vae": vae_name,
-            "shard_size": shard_size,
+            "shard_size": job.shard_size,
             "shards": records,
         },
     )
-    return LatentManifest.read(out)
 
 
 __all__ = ["encode_folder"]

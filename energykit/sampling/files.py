@@ -4,8 +4,12 @@ into PNGs and an ADM-format `.npz` (`energykit sample`).
 The `n` samples are cut into batches of `sample.batch`; batch `j` is drawn with seed
 `sample.seed + 1_000_003 * j` and labels `(j * batch + i) % num_classes`, so the result does
 not depend on how many processes draw it. Rank `r` draws the batches `j = r (mod world size)`
-into `.OUT.parts/`, one atomic file each (a restarted run skips finished batches); rank 0
-then joins them in order and writes exactly `n` samples.
+into `.OUT.parts/`, one atomic file `NNNNNN.pt` each (a restarted run skips finished
+batches); rank 0 then joins them in order and writes exactly `n` samples. The parts folder's
+`settings.json` (sampler settings, the model's step and kind, decoding) is written with the
+first finished batch, so a run that fails before finishing one leaves nothing behind and a
+run with other settings is refused only when there are batches it would mix with
+(`energykit._shards.ShardPlan` is the protocol, shared with latent encoding).
 
 File formats:
 
@@ -23,6 +27,7 @@ the summary returned by `sample_to_file` carries the same two keys.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import shutil
@@ -37,7 +42,8 @@ import torch
 from torch import Tensor
 
 from energykit._distributed import DistInfo, barrier
-from energykit._io import atomic_save, atomic_savez, atomic_write, load_npz, load_torch
+from energykit._io import atomic_save, atomic_savez, load_npz, load_torch
+from energykit._shards import ShardFiles, ShardPlan
 from energykit.sampling.config import SampleConfig
 from energykit.sampling.generate import Sampleable, generate
 
@@ -131,19 +137,42 @@ def load_samples(path: str | Path) -> tuple[Tensor, dict[str, Any]]:
     return payload["x"], {k: v for k, v in payload.items() if not isinstance(v, Tensor)}
 
 
-def _check_parts(parts: Path, settings: dict[str, Any]) -> None:
-    """Refuse to mix finished batches of another sampling run into this one."""
-    path = parts / "settings.json"
-    if path.is_file():
-        old = json.loads(path.read_text())
-        if old != json.loads(json.dumps(settings)):
-            raise ValueError(
-                f"sample: {str(parts)!r} holds batches of another run ({old}); delete it or "
-                "rerun with the same settings to resume"
-            )
-        return
-    parts.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda f: f.write(json.dumps(settings).encode()))
+#: The parts folder of sampling runs: `NNNNNN.pt` batches and the `settings.json` guard.
+_PART_FILES = ShardFiles(
+    settings="settings.json",
+    targets=r"\d{6}\.pt|settings\.json",
+    label="sample",
+    items="batches",
+    remedy="delete it or rerun with the same settings to resume",
+)
+
+
+def _part(parts: Path, j: int) -> Path:
+    """The file of batch `j`."""
+    return parts / f"{j:06d}.pt"
+
+
+def _parts_plan(
+    out: Path, model: SampleSource, cfg: SampleConfig, decoded: bool, dist: DistInfo
+) -> ShardPlan:
+    """The batches of `out` in `.OUT.parts/`, guarded by the sampler settings, the model's
+    step and kind, and whether samples are decoded."""
+    parts = out.parent / f".{out.name}.parts"
+    settings = {
+        "sampler": dict(cfg.__dict__),
+        "step": model.step,
+        "kind": model.kind,
+        "decoded": decoded,
+    }
+    return ShardPlan(
+        parts,
+        math.ceil(cfg.n / cfg.batch),
+        settings,
+        dist,
+        files=_PART_FILES,
+        is_done=lambda j: _part(parts, j).is_file(),
+        sync=lambda: barrier(dist),
+    )
 
 
 def sample_to_file(
@@ -180,43 +209,29 @@ def sample_to_file(
     """
     dist = dist or DistInfo()
     out = _check_out(out, decode)
-    parts = out.parent / f".{out.name}.parts"
-    settings = {
-        "sampler": dict(cfg.__dict__),
-        "step": model.step,
-        "kind": model.kind,
-        "decoded": decode is not None,
-    }
-    if dist.is_main:
-        _check_parts(parts, settings)
-    barrier(dist)
-    n_batches = math.ceil(cfg.n / cfg.batch)
-    _draw_batches(model, parts, cfg, dist, device, decode, png_dir, progress)
-    barrier(dist)
-    if not dist.is_main:
+    plan = _parts_plan(out, model, cfg, decode is not None, dist)
+    plan.guard()
+    _draw_batches(model, plan, cfg, device, decode, png_dir, progress)
+    records = plan.join(lambda j: load_torch(_part(plan.folder, j), what="sample batch"))
+    if records is None:
         return None
-    summary = _join_parts(model, parts, out, cfg, n_batches, dist.world_size, decode is not None)
-    shutil.rmtree(parts, ignore_errors=True)
+    summary = _join_parts(model, records, out, cfg, dist.world_size, decode is not None)
+    shutil.rmtree(plan.folder, ignore_errors=True)
     return summary
 
 
 def _draw_batches(
     model: SampleSource,
-    parts: Path,
+    plan: ShardPlan,
     cfg: SampleConfig,
-    dist: DistInfo,
     device: str | torch.device,
     decode: Callable[[Tensor], Tensor] | None,
     png_dir: str | Path | None,
     progress: bool,
 ) -> None:
-    """This rank's batches `j = rank (mod world size)` into `parts/`, skipping finished ones."""
+    """This rank's unfinished batches into the parts folder, one atomic file each."""
     sampled = model.sampleable().to(device)
-    n_batches = math.ceil(cfg.n / cfg.batch)
-    for j in range(dist.rank, n_batches, dist.world_size):
-        part = parts / f"{j:06d}.pt"
-        if part.is_file():
-            continue
+    for j in plan.pending():
         record = _draw_batch(sampled, model, cfg, j, device, decode)
         if png_dir is not None:
             images = record.get("images")
@@ -224,10 +239,10 @@ def _draw_batches(
             write_pngs(
                 to_uint8_images(record["x"]) if images is None else images, Path(png_dir), start
             )
-        atomic_save(record, part)
+        plan.commit(functools.partial(atomic_save, record, _part(plan.folder, j)))
         if progress:
             size = min(cfg.batch, cfg.n - j * cfg.batch)
-            print(f"sample: batch {j + 1}/{n_batches} ({size} samples)", file=sys.stderr)
+            print(f"sample: batch {j + 1}/{plan.n_shards} ({size} samples)", file=sys.stderr)
 
 
 def _check_out(out: str | Path, decode: Callable[[Tensor], Tensor] | None) -> Path:
@@ -274,15 +289,13 @@ def _draw_batch(
 
 def _join_parts(
     model: SampleSource,
-    parts: Path,
+    records: list[dict[str, Any]],
     out: Path,
     cfg: SampleConfig,
-    n_batches: int,
     world_size: int,
     decoded: bool,
 ) -> dict[str, Any]:
-    """Join the part files in order into `out` (rank 0); returns the summary."""
-    records = [load_torch(parts / f"{j:06d}.pt", what="sample batch") for j in range(n_batches)]
+    """Join the batches' records, in order, into `out` (rank 0); returns the summary."""
     x = torch.cat([r["images" if decoded else "x"] for r in records])
     if len(x) != cfg.n:
         raise RuntimeError(f"sample: joined {len(x)} samples, expected {cfg.n}")
