@@ -20,7 +20,9 @@ Settings guard: `folder/<files.settings>` records the settings of the run that w
 shards, and a run with other settings is refused with a one-line error naming each setting
 that differs. The guard file is written just before the first shard is committed, never at
 the start: a run that fails before finishing any shard leaves no guard behind, so the next
-run may use other settings; and since it precedes every shard, no shard exists unguarded.
+run may use other settings; and since it precedes every shard, no shard exists unguarded. (A
+guard file with no finished shard beside it, left by versions that wrote it at the start, is
+removed rather than obeyed.)
 """
 
 from __future__ import annotations
@@ -120,7 +122,8 @@ class ShardPlan:
         self.barrier()
 
     def check_settings(self) -> None:
-        """Refuse a folder whose guard file records other settings than this run's.
+        """Refuse a folder whose guard file records other settings than this run's, unless
+        it guards no finished shard (then it is a failed run's leftover and is removed).
 
         Raises:
             ValueError: one line naming every setting that differs, old -> new.
@@ -129,6 +132,9 @@ class ShardPlan:
             return
         old = json.loads(self.settings_path.read_text())
         diff = settings_diff(old, self.settings) or (old != self.settings and "layout differs")
+        if diff and not any(self.is_done(j) for j in range(self.n_shards)):
+            self.settings_path.unlink()  # guards no finished shard (a failed run's leftover)
+            return
         if diff:
             f = self.files
             raise ValueError(

@@ -142,3 +142,11 @@ def test_only_the_main_rank_guards(tmp_path):
 def test_negative_shard_count_is_refused(tmp_path):
     with pytest.raises(ValueError, match="n_shards: expected >= 0, got -1"):
         _plan(tmp_path, -1)
+
+
+def test_a_guard_file_without_any_finished_shard_is_a_leftover_and_removed(tmp_path):
+    # Older versions wrote the guard at the start, so a run that failed at once left it alone.
+    tmp_path.joinpath("settings.json").write_text(json.dumps({"a": 1}))
+    _shard(tmp_path, 0).write_bytes(b"\x00")  # half-written: not a finished shard
+    assert _run(_plan(tmp_path, 2, a=2)) == [0, 1]
+    assert json.loads((tmp_path / "settings.json").read_text()) == {"a": 2}

@@ -193,3 +193,38 @@ def test_trainer_reads_latents_and_resumes_exactly(encoded, tmp_path):
     assert straight.data.shape == (4, 8, 8) and straight.num_classes == 3
     meta = json.loads((tmp_path / "a" / "config.json").read_text())
     assert meta["net"]["kind"] == "dit"
+
+
+def test_the_settings_guard_keeps_its_format(encoded):
+    root, _, _, manifest = encoded
+    want = {
+        "count": 9,
+        "image_size": 16,
+        "shard_size": 4,
+        "flip": True,
+        "classes": list(manifest.classes),
+    }
+    # Byte for byte what earlier versions wrote, so their folders resume.
+    assert (root / "lat" / "encode-settings.json").read_text() == json.dumps(want, indent=2)
+
+
+def test_a_half_written_shard_is_redone_and_stale_temps_are_removed(encoded, tmp_path, monkeypatch):
+    import shutil
+
+    root, images, vae, _ = encoded
+    folder = shutil.copytree(root / "lat", tmp_path / "lat")
+    (folder / "manifest.json").unlink()
+    shard = folder / "shard_00002.npy"
+    shard.write_bytes(shard.read_bytes()[:-7])  # killed while copying: marker kept, file short
+    temp = folder / ".shard_00001.labels.npy.0123abcd.tmp"  # an interrupted atomic write
+    temp.write_bytes(b"partial")
+    calls = []
+
+    def counting_write_shard(folder, index, *args):
+        calls.append(index)
+        return write_shard(folder, index, *args)
+
+    monkeypatch.setattr("energykit.data.encode.write_shard", counting_write_shard)
+    _encode(images, folder, vae, shard_size=4)
+    assert calls == [2] and not temp.exists()
+    assert verify_latents(folder) == []
