@@ -26,6 +26,7 @@ from energykit.objectives import ObjectiveKindSpec, kind_of_field, objective_kin
 from energykit.sampling import Sampleable, Velocity
 from energykit.train.build import build_net
 from energykit.train.config import TrainConfig
+from energykit.train.config_checks import CUSTOM
 
 if TYPE_CHECKING:
     from energykit.fields import EnergyField
@@ -198,27 +199,88 @@ def load_trained(
 
     Raises:
         FileNotFoundError, UnreadableFileError, CorruptCheckpointError: see `load_checkpoint`.
-        ValueError: not a `Trainer` checkpoint, or its EMA weights hold NaN/inf.
+        ValueError: not a `Trainer` checkpoint (or one missing keys), its EMA weights hold
+            NaN/inf, it was trained with a network of your own and `net` is not given, or
+            the weights do not fit `net` (names and shapes).
+        TypeError: `net` is not an `nn.Module`.
     """
     payload = load_checkpoint(path, device if map_location is None else map_location)
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"checkpoint {str(path)!r}: expected an energykit Trainer checkpoint "
-            f"(format {CHECKPOINT_FORMAT!r}), got format {payload.get('format')!r}"
-        )
+    where = f"checkpoint {str(path)!r}"
+    check_trainer_payload(payload, where, ("config", "step", "shape", "num_classes", "ema"))
     cfg = TrainConfig.from_dict(payload["config"])
     bad = nonfinite_entries(payload["ema"])
     if bad:
         raise ValueError(
-            f"checkpoint {str(path)!r}: the EMA weights hold NaN/inf ({', '.join(bad[:5])}); "
-            "load an earlier checkpoint"
+            f"{where}: the EMA weights hold NaN/inf ({', '.join(bad[:5])}); load an earlier "
+            "checkpoint"
         )
     shape = tuple(payload["shape"])
     classes = payload["num_classes"]
     if net is None:
+        if cfg.net.kind == CUSTOM:
+            raise ValueError(
+                f"{where}: trained with a network of your own (class {cfg.net.class_name!r}); "
+                f"checkpoints hold weights only, so pass the module: load_trained(path, "
+                f"net={cfg.net.class_name}(...))"
+            )
         net = build_net(cfg.net, cfg.objective, shape, classes)
+    elif not isinstance(net, nn.Module):
+        raise TypeError(f"load_trained net: expected a torch.nn.Module, got {type(net).__name__}")
+    check_weights_fit(net, payload["ema"], where)
     net.load_state_dict(payload["ema"])
     return TrainedModel(net.eval(), cfg.objective.kind, shape, classes, cfg, int(payload["step"]))
+
+
+def check_trainer_payload(payload: dict[str, Any], where: str, keys: tuple[str, ...]) -> None:
+    """`payload` is a `Trainer` checkpoint holding `keys`.
+
+    Raises:
+        ValueError: another format, or keys missing (named).
+    """
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{where}: expected an energykit Trainer checkpoint (format "
+            f"{CHECKPOINT_FORMAT!r}), got format {payload.get('format')!r}"
+        )
+    missing = [k for k in keys if k not in payload]
+    if missing:
+        raise ValueError(
+            f"{where}: an energykit Trainer checkpoint missing the keys "
+            f"{', '.join(map(repr, missing))} (damaged or written by another program)"
+        )
+
+
+def check_weights_fit(net: nn.Module, state: dict[str, Any], where: str) -> None:
+    """The tensors of `state` have `net`'s state-dict names and shapes.
+
+    Raises:
+        ValueError: names missing from or unexpected in `state`, or shapes that differ (the
+            first few of each are named).
+    """
+    if not isinstance(state, dict):
+        raise ValueError(f"{where}: expected a state dict of weights, got {type(state).__name__}")
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and isinstance(state[k], Tensor) and state[k].shape != v.shape
+    ]
+    problems = [
+        f"{label}: {_names(names, 3)}"
+        for label, names in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("shape (checkpoint vs net)", shapes),
+        )
+        if names
+    ]
+    if problems:
+        raise ValueError(
+            f"{where}: the weights do not fit {type(net).__name__} ({'; '.join(problems)}); "
+            "pass the network the run was trained with"
+        )
 
 
 def payload_digest(payload: Any) -> str:

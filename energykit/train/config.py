@@ -9,6 +9,11 @@ train: {steps: 4000, batch: 128}
 ```
 
 Every section and key is optional (the defaults are below); unknown keys are rejected.
+
+A run on data or a network of the user's own (`Trainer(config, net=..., data=...)`) records
+`data.name: custom` (with `data.source`, e.g. `"Tensor (1000 samples)"`) and `net.kind: custom`
+(with `net.class_name`); keys that do not apply to such a section are not written
+(`TrainConfig.to_dict`), so `config.json` never shows a backbone or dataset that was not used.
 """
 
 from __future__ import annotations
@@ -19,11 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from energykit.data.registry import DATASET_NAMES, DatasetInfo, dataset_info
-from energykit.objectives.kinds import objective_kind
 from energykit.sampling.config import SampleConfig
-from energykit.sampling.samplers import check_sampler
 from energykit.train._typed import ConfigError, build, plain
+from energykit.train.config_checks import CUSTOM, validate
 from energykit.train.device import available_device, parse_device
 
 #: A dataset name (`energykit.data.DATASET_NAMES`, checked by `validate`).
@@ -49,6 +52,12 @@ class DataConfig:
         label_dropout: Probability of replacing a label by the null class while training.
         flip: `latents` only: use the mirrored view with probability 1/2 (when encoded).
         holdout: `latents` only: images kept out of training for evaluation.
+        source: Data of the user's own (`data.name: custom`): what was passed, as recorded
+            by `Trainer` (e.g. `"Tensor (1000 samples)"`); a resume must pass the same.
+        num_classes: Data of the user's own, class-conditional: the number of classes
+            (labels in `[0, num_classes)`, `num_classes` being the null label of label
+            dropout). `None`: inferred as max label + 1 from a tensor or `TensorDataset`;
+            required for any other `Dataset` (its labels are not scanned).
     """
 
     name: DataName = "digits"
@@ -59,6 +68,8 @@ class DataConfig:
     label_dropout: float = 0.1
     flip: bool = True
     holdout: int = 0
+    source: str | None = None
+    num_classes: int | None = None
 
 
 @dataclass
@@ -66,7 +77,8 @@ class NetConfig:
     """The backbone; EqM and flow matching get the same one (FM adds the time input).
 
     Attributes:
-        kind: `mlp` (any data), `unet` (images) or `dit` (latents or images; see `preset`).
+        kind: `mlp` (any data), `unet` (images) or `dit` (latents or images; see `preset`);
+            `custom` records a network of the user's own (`Trainer(config, net=module)`).
         width: MLP hidden width.
         depth: MLP residual blocks.
         channels: U-Net channels per level.
@@ -80,9 +92,10 @@ class NetConfig:
         dit_depth: DiT: blocks, replacing the preset's (tiny models for tests and smoke runs).
         dit_width: DiT: width, replacing the preset's.
         dit_heads: DiT: attention heads, replacing the preset's.
+        class_name: `custom` only: the class of the user's module, as recorded by `Trainer`.
     """
 
-    kind: Literal["mlp", "unet", "dit"] = "mlp"
+    kind: Literal["mlp", "unet", "dit", "custom"] = "mlp"
     width: int = 256
     depth: int = 3
     channels: tuple[int, ...] = (32, 64)
@@ -95,6 +108,7 @@ class NetConfig:
     dit_depth: int | None = None
     dit_width: int | None = None
     dit_heads: int | None = None
+    class_name: str | None = None
 
 
 @dataclass
@@ -189,13 +203,33 @@ class TrainConfig:
     sample: SampleConfig = field(default_factory=SampleConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain nested dict (tuples become lists), the inverse of `from_dict`."""
-        return plain(dataclasses.asdict(self))
+        """A plain nested dict (tuples become lists), the inverse of `from_dict`, holding only
+        the keys that apply: a `custom` net is `{kind, class_name}`, `custom` data is
+        `{name, source, class_conditional, label_dropout, num_classes}`, and built-in ones
+        omit those record-only keys."""
+        out = plain(dataclasses.asdict(self))
+        out["net"] = _applicable(out["net"], self.net.kind == CUSTOM, _CUSTOM_NET_KEYS)
+        out["data"] = _applicable(out["data"], self.data.name == CUSTOM, _CUSTOM_DATA_KEYS)
+        return out
 
     @classmethod
     def from_dict(cls, raw: typing.Mapping[str, Any]) -> TrainConfig:
         """Build and validate from a nested mapping; unknown keys raise `ConfigError`."""
         return validate(build(cls, raw, ""))
+
+
+#: The keys written for a network / data of the user's own; the others are for built-ins only.
+_CUSTOM_NET_KEYS = ("kind", "class_name")
+_CUSTOM_DATA_KEYS = ("name", "source", "class_conditional", "label_dropout", "num_classes")
+
+
+def _applicable(section: dict[str, Any], custom: bool, keys: tuple[str, ...]) -> dict[str, Any]:
+    """`section` with the keys that apply: `keys` for a custom one, the others plus `keys[0]`
+    otherwise (record-only keys of a built-in one are left out; absent keys read as None)."""
+    if custom:
+        return {k: section[k] for k in keys}
+    record_only = set(keys) - {keys[0], "class_conditional", "label_dropout"}
+    return {k: v for k, v in section.items() if k not in record_only or v is not None}
 
 
 def _parse_scalar(text: str) -> Any:
@@ -285,92 +319,6 @@ def load_config(
     """Load a recipe file (or the defaults when `path` is `None`) and apply overrides."""
     raw = {} if path is None else read_config_file(path)
     return TrainConfig.from_dict(apply_overrides(raw, overrides))
-
-
-def _positive(key: str, value: float | int | None, *, strict: bool = True) -> None:
-    if value is not None and (value <= 0 if strict else value < 0):
-        relation = "> 0" if strict else ">= 0"
-        raise ConfigError(f"{key}: expected a value {relation}, got {value!r}")
-
-
-def _check_data(d: DataConfig) -> DatasetInfo:
-    """The `data` section's checks; returns the dataset's entry in the list of datasets."""
-    try:
-        data = dataset_info(d.name)
-    except ValueError:
-        names = ", ".join(map(repr, DATASET_NAMES))
-        raise ConfigError(f"data.name: expected one of {names}, got {d.name!r}") from None
-    if not 0.0 < d.test_fraction < 1.0:
-        raise ConfigError(f"data.test_fraction: expected a value in (0, 1), got {d.test_fraction}")
-    if not 0.0 <= d.label_dropout < 1.0:
-        raise ConfigError(f"data.label_dropout: expected a value in [0, 1), got {d.label_dropout}")
-    _positive("data.split_seed", d.split_seed, strict=False)
-    _positive("data.holdout", d.holdout, strict=False)
-    if data.family == "latents" and not d.path:
-        raise ConfigError("data.path: data.name='latents' needs the latent folder, got None")
-    return data
-
-
-def validate(cfg: TrainConfig) -> TrainConfig:
-    """Range checks that types alone cannot express; returns `cfg`."""
-    d, n, o, p, t, s = cfg.data, cfg.net, cfg.objective, cfg.optim, cfg.train, cfg.sample
-    data = _check_data(d)
-    if n.kind == "dit":
-        from energykit.nets.dit import preset_kwargs
-
-        try:
-            preset_kwargs(n.preset)
-        except ValueError as err:
-            raise ConfigError(f"net.preset: {err}") from None
-    for key in ("width", "depth", "time_dim", "dit_depth", "dit_width", "dit_heads"):
-        _positive(f"net.{key}", getattr(n, key))
-    if not n.channels or min(n.channels) < 1:
-        raise ConfigError(f"net.channels: expected positive channel counts, got {n.channels}")
-    if not 0.0 < o.a < 1.0:
-        raise ConfigError(f"objective.a: expected a value in (0, 1), got {o.a}")
-    _positive("objective.b", o.b)
-    _positive("objective.scale", o.scale)
-    _positive("optim.lr", p.lr)
-    _positive("optim.weight_decay", p.weight_decay, strict=False)
-    _positive("optim.grad_clip", p.grad_clip)
-    if not all(0.0 <= beta < 1.0 for beta in p.betas):
-        raise ConfigError(f"optim.betas: expected two values in [0, 1), got {p.betas}")
-    for key in ("steps", "batch", "grad_accum"):
-        _positive(f"train.{key}", getattr(t, key))
-    if t.batch % t.grad_accum:
-        raise ConfigError(
-            f"train.batch: expected a multiple of train.grad_accum={t.grad_accum}, got {t.batch}"
-        )
-    kind = objective_kind(o.kind)
-    if t.parallel == "fsdp" and kind.has_energy:
-        raise ConfigError(
-            f"train.parallel: 'fsdp' is refused for explicit-energy heads ({o.kind!r}): FSDP2 "
-            "with the double backward they need crashed or gave near-zero gradients in our "
-            "tests; use train.parallel=ddp"
-        )
-    for key in ("seed", "log_every", "eval_every", "ckpt_every", "keep_every"):
-        _positive(f"train.{key}", getattr(t, key), strict=False)
-    if not 0.0 <= t.ema_decay < 1.0:
-        raise ConfigError(f"train.ema_decay: expected a value in [0, 1), got {t.ema_decay}")
-    for key in ("lr", "lr_scale", "g_min", "steps", "n", "batch"):
-        _positive(f"sample.{key}", getattr(s, key))
-    _positive("sample.momentum", s.momentum, strict=False)
-    _positive("sample.seed", s.seed, strict=False)
-    _positive("sample.cfg_channels", s.cfg_channels)
-    if s.cfg_scale != 1.0 and not d.class_conditional:
-        raise ConfigError(
-            f"sample.cfg_scale: guidance needs a class-conditional model "
-            f"(data.class_conditional=true), got cfg_scale={s.cfg_scale}"
-        )
-    if n.kind == "unet" and not data.images:
-        raise ConfigError(f"net.kind: 'unet' needs an image dataset, got data.name={d.name!r}")
-    if d.class_conditional and not data.images:
-        raise ConfigError(f"data.class_conditional: toy data {d.name!r} has no labels")
-    try:
-        check_sampler(s.sampler, flow_matching=kind.flow_matching)
-    except ValueError as err:
-        raise ConfigError(f"sample.sampler: {err}") from None
-    return cfg
 
 
 __all__ = [

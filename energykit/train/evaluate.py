@@ -17,6 +17,7 @@ from energykit.metrics import (
     sliced_wasserstein,
 )
 from energykit.train.build import DataSource
+from energykit.train.config_checks import CUSTOM
 
 #: Directions of the sliced Wasserstein distance in reports (seeded, so values are stable).
 SW_PROJECTIONS = 128
@@ -25,8 +26,9 @@ ESCAPE = 2.0
 
 
 def classifier_for(data: DataSource) -> ClassifierFeatures | None:
-    """The cached feature classifier of an image dataset (`None` for 2-D toys)."""
-    if data.x_train is None or data.y_train is None:
+    """The cached feature classifier of an image dataset (`None` for 2-D toys and for data of
+    the user's own, whose labels need not name classes of images)."""
+    if data.name == CUSTOM or data.x_train is None or data.y_train is None:
         return None
     return fit_classifier(
         data.x_train,

@@ -9,10 +9,19 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from energykit._distributed import gather
+from energykit._distributed import any_true, barrier, gather
 from energykit._io import UnreadableFileError
-from energykit.train.checkpoint import CHECKPOINT_FORMAT, intact_checkpoints, load_checkpoint
+from energykit.train.checkpoint import (
+    CHECKPOINT_FORMAT,
+    check_trainer_payload,
+    check_weights_fit,
+    intact_checkpoints,
+    load_checkpoint,
+    nonfinite_entries,
+    save_checkpoint,
+)
 from energykit.train.config import TrainConfig
+from energykit.train.guard import REMEDY, NonFiniteError, kept_note
 from energykit.train.resume import trajectory_differences
 
 if TYPE_CHECKING:
@@ -88,11 +97,45 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
     }
 
 
+def save_trainer(trainer: Trainer, path: Path) -> None:
+    """`trainer.save(path)`: refuse a tripped guard or non-finite state (nothing is written,
+    the previous checkpoint stays as it was), then write on rank 0 (collective)."""
+    trainer.guard.raise_if_tripped(trainer.saved_step)
+    state = trainer_state(trainer)
+    bad = nonfinite_entries({k: state[k] for k in ("model", "ema", "optimizer")})
+    if any_true(bool(bad), trainer.dist):
+        raise NonFiniteError(
+            f"training diverged by step {trainer.step}: the weights hold NaN or infinite "
+            f"values ({', '.join(bad[:3]) or 'on another rank'}); {str(path)!r} was not "
+            f"written{kept_note(trainer.saved_step)}. Remedy: {REMEDY}"
+        )
+    if trainer.dist.is_main:
+        save_checkpoint(state, path)
+    barrier(trainer.dist)
+
+
+#: What a resume reads from a checkpoint.
+RESUME_KEYS = ("config", "step", "shape", "num_classes", "model", "ema", "optimizer", "rng")
+
+
+def _check_same_data(trainer: Trainer, payload: dict[str, Any], where: str) -> None:
+    """The run's sample shape and classes are the checkpoint's (data of the user's own is
+    recorded only by its description, so a different tensor of the same size is not seen)."""
+    shape, classes = tuple(payload["shape"]), payload["num_classes"]
+    if shape != tuple(trainer.data.shape) or classes != trainer.num_classes:
+        raise ValueError(
+            f"{where}: trained on samples of shape {shape} with num_classes={classes}; this "
+            f"run's data has shape {tuple(trainer.data.shape)} and num_classes="
+            f"{trainer.num_classes}. Resume with the same data, or start over with --fresh "
+            "(resume=False)"
+        )
+
+
 def restore_trainer(trainer: Trainer, path: str | Path) -> None:
     """Restore a checkpoint written by `save`; the config must match the trainer's."""
     payload = load_checkpoint(path, trainer.device)
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"checkpoint {str(path)!r}: not an energykit Trainer checkpoint")
+    where = f"checkpoint {str(path)!r}"
+    check_trainer_payload(payload, where, RESUME_KEYS)
     # Normalise through the dataclasses, so keys added since the file was written compare
     # equal to their defaults.
     saved = TrainConfig.from_dict(payload["config"]).to_dict()
@@ -110,12 +153,14 @@ def restore_trainer(trainer: Trainer, path: str | Path) -> None:
             f"checkpoint {str(path)!r}: written by {saved_world} process(es); exact resume "
             f"needs the same world size, this run has {trainer.dist.world_size}"
         )
+    _check_same_data(trainer, payload, where)
     if trainer.sharded:
         from energykit.train.fsdp import load_full_state
 
         load_full_state(trainer.model, payload["model"], trainer.optimizer, payload["optimizer"])
         load_full_state(trainer.ema.model, payload["ema"])
     else:
+        check_weights_fit(trainer.model, payload["model"], where)
         trainer.model.load_state_dict(payload["model"])
         trainer.ema.model.load_state_dict(payload["ema"])
         # Files written before the fused optimiser: set the flag before loading, since

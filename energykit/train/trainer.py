@@ -3,6 +3,7 @@ JSONL logs, progress."""
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Callable
@@ -12,22 +13,27 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
-from energykit._distributed import any_true, barrier, init_from_env, rank_device
+from energykit._distributed import DistInfo
 from energykit._io import remove_stale_temps
 from energykit.objectives import objective_kind
-from energykit.train.build import DataSource, build_all, build_net, build_objective
-from energykit.train.checkpoint import (
-    TrainedModel,
-    nonfinite_entries,
-    save_checkpoint,
-)
-from energykit.train.config import TrainConfig, available_device
+from energykit.train.build import DataSource, build_net, build_objective
+from energykit.train.checkpoint import TrainedModel
+from energykit.train.config import TrainConfig
 from energykit.train.ema import EMA
-from energykit.train.guard import REMEDY, DivergenceGuard, NonFiniteError, kept_note
+from energykit.train.guard import DivergenceGuard
 from energykit.train.log import progress_bar, write_record
+from energykit.train.parallel import init_devices, wrap_parallel
 from energykit.train.resume import trim_log
-from energykit.train.state import build_optimizer, restore_trainer, resume_from, trainer_state
+from energykit.train.setup import check_net_output, resolve_run
+from energykit.train.state import (
+    build_optimizer,
+    restore_trainer,
+    resume_from,
+    save_trainer,
+    trainer_state,
+)
 
 #: Seeds of rank r are the single-process seeds plus r times this.
 RANK_SEED_STRIDE = 1_000_003
@@ -53,10 +59,20 @@ class Trainer:
     checked on the device); the next log, evaluation or checkpoint step raises
     `NonFiniteError` and nothing non-finite is ever saved.
 
+    Networks and data of your own (see the docs page "Train your own network") get the same
+    EMA, checkpoints, exact resume, divergence guard, bf16 and DDP/FSDP2; the config then
+    records `net.kind: custom` / `data.name: custom` (`energykit.train.setup`), and
+    `load_trained(path, net=module)` loads the run.
+
     Args:
-        config: What to train.
+        config: What to train (its `net` / `data` sections are replaced by `net` / `data`).
         out: Run directory for `last.pt`, `log.jsonl` and `config.json`; `None` keeps
             everything in memory (no checkpoints).
+        net: A backbone of your own, `(B, *shape) -> (B, *shape)` (plus `t` for `fm`, and
+            `y=labels` when class-conditional); it is trained in place, moved to
+            `train.device`, and checked once with a forward pass on one sample.
+        data: Data of your own: a floating-point tensor `(N, *shape)`, a torch `Dataset` of
+            `x` or `(x, y)` items, or a `DataSource` (`energykit.train.own_data`).
         progress: Show a tqdm progress bar (when tqdm is installed).
         resume: `True`: continue from `out/last.pt` when it exists; `False`: start afresh
             (overwriting the run's checkpoints); a path: continue from that checkpoint, e.g.
@@ -66,63 +82,46 @@ class Trainer:
             with the recipe's sampler and score it (`energykit.train.evaluate`).
     """
 
+    # Set by `energykit.train.parallel`: the device and process group, the per-rank batch
+    # sizes, and what the loss calls (the model, or its DDP wrapper).
+    device: torch.device
+    dist: DistInfo
+    local_batch: int
+    micro_batch: int
+    wrapped: nn.Module
+    sharded: bool  # FSDP2 (`energykit.train.parallel`)
+    _template: nn.Module | None  # an unsharded CPU copy of a user's net under FSDP
+
     def __init__(
         self,
         config: TrainConfig,
         out: str | Path | None = None,
         *,
+        net: nn.Module | None = None,
+        data: Tensor | Dataset[Any] | DataSource | None = None,
         progress: bool = True,
         resume: bool | str | Path = True,
         evaluate: Callable[[Trainer], dict[str, Any]] | None = None,
     ) -> None:
-        self.config = config
         self.out = None if out is None else Path(out)
         self.progress = progress
-        if evaluate is None and config.train.eval_every > 0:
+        self.config, self.data, model = resolve_run(config, net, data)
+        t = self.config.train
+        init_devices(self)
+        self.model = model.to(self.device)
+        if net is not None:
+            check_net_output(self.model, self.config, self.data, self.device)
+        if evaluate is None and t.eval_every > 0:
             from energykit.train.evaluate import default_evaluate
 
             evaluate = default_evaluate
         self.evaluate = evaluate
-        t = config.train
-        self.device = available_device(t.device, "train.device")
-        self.dist = init_from_env(self.device)
-        self.device = rank_device(self.device, self.dist)
-        split = self.dist.world_size * t.grad_accum
-        if t.batch % split:
-            raise ValueError(
-                f"train.batch: expected a multiple of world size x grad_accum = "
-                f"{self.dist.world_size} x {t.grad_accum} (the global batch is split across "
-                f"ranks, then into micro-batches), got {t.batch}"
-            )
-        self.local_batch = t.batch // self.dist.world_size
-        self.micro_batch = self.local_batch // t.grad_accum
-        self.data: DataSource
-        self.data, net = build_all(config)
-        self.model = net.to(self.device)
         self.ema = EMA(self.model, t.ema_decay)
-        self.objective = build_objective(config.objective)
-        # DDP averages gradients; every rank draws its own batches and noise (rank 0 draws
-        # exactly what a single-process run draws). FSDP2 shards weights, EMA and optimiser.
-        self.wrapped: nn.Module = self.model
-        self.sharded = self.dist.active and t.parallel == "fsdp"
-        if self.sharded:
-            from energykit.train.fsdp import shard_model
-
-            shard_model(self.model)
-            shard_model(self.ema.model)
-        elif self.dist.active:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.wrapped = DistributedDataParallel(self.model, device_ids=ids)
+        self.objective = build_objective(self.config.objective)
+        wrap_parallel(self, custom=net is not None)
         self.optimizer = self._build_optimizer()
-        if self.sharded and self.evaluate is not None:
-            raise ValueError(
-                "train.eval_every: in-training evaluation is not available with "
-                "train.parallel=fsdp; set train.eval_every=0 and evaluate with `energykit sample`"
-            )
         # What the objective is called with (the field for EqM, the net for FM), built once.
-        self.target = objective_kind(config.objective.kind).loss_target(self.wrapped)
+        self.target = objective_kind(self.config.objective.kind).loss_target(self.wrapped)
         self.explicit_energy = bool(getattr(self.target, "has_energy", False))
         offset = RANK_SEED_STRIDE * self.dist.rank
         self.data_gen = torch.Generator().manual_seed(t.seed + offset)
@@ -132,19 +131,24 @@ class Trainer:
         self.guard = DivergenceGuard(self.device)
         #: Step of the newest checkpoint this run wrote or resumed from.
         self.saved_step: int | None = None
+        self._start(resume)
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _start(self, resume: bool | str | Path) -> None:
+        """Clean stale temporary files, then resume from `resume` when it names a checkpoint."""
         if self.out is not None and self.dist.is_main:
             # Left by a process killed while saving a checkpoint; nothing else is touched.
             remove_stale_temps(self.out, r"last\.pt|step_\d+\.pt")
         source = self._resume_source(resume)
         if source is not None:
             self._resume(source)
-        if self.step > t.steps:
+        if self.step > self.config.train.steps:
             raise ValueError(
                 f"train.steps: expected at least the checkpoint's step {self.step} (resuming "
-                f"from {str(source)!r}), got {t.steps}; raise train.steps to train further"
+                f"from {str(source)!r}), got {self.config.train.steps}; raise train.steps to "
+                "train further"
             )
 
-    # -- set-up ---------------------------------------------------------------------------
     def _build_optimizer(self) -> torch.optim.Optimizer:
         """The optimiser, fused where the device supports it (`energykit.train.state`)."""
         optimizer, self.fused = build_optimizer(self)
@@ -190,7 +194,11 @@ class Trainer:
             return self.ema.model
         from energykit.train.fsdp import full_model_state
 
-        net = build_net(self.config.net, self.config.objective, self.data.shape, self.num_classes)
+        if self._template is not None:  # a user's net: an unsharded copy made before sharding
+            net = copy.deepcopy(self._template)
+        else:
+            cfg = self.config
+            net = build_net(cfg.net, cfg.objective, self.data.shape, self.num_classes)
         net.load_state_dict(full_model_state(self.ema.model))
         return net.to(self.device).eval()
 
@@ -211,19 +219,7 @@ class Trainer:
             if self.out is None:
                 raise ValueError("Trainer.save: no path given and the trainer has no out dir")
             path = self.out / "last.pt"
-        self.guard.raise_if_tripped(self.saved_step)
-        state = self.state_dict()
-        bad = nonfinite_entries({k: state[k] for k in ("model", "ema", "optimizer")})
-        if any_true(bool(bad), self.dist):
-            kept = kept_note(self.saved_step)
-            raise NonFiniteError(
-                f"training diverged by step {self.step}: the weights hold NaN or infinite "
-                f"values ({', '.join(bad[:3]) or 'on another rank'}); {str(path)!r} was not "
-                f"written{kept}. Remedy: {REMEDY}"
-            )
-        if self.dist.is_main:
-            save_checkpoint(state, path)
-        barrier(self.dist)
+        save_trainer(self, Path(path))
         if Path(path).name == "last.pt" or self.saved_step is None:
             self.saved_step = self.step
         return Path(path)
@@ -322,43 +318,14 @@ class Trainer:
             raise ValueError(
                 f"Trainer.fit until: expected at least the current step {self.step}, got {until}"
             )
-        log = None
-        if self.out is not None and self.dist.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
-            trim_log(self.out / "log.jsonl", self.step)
-            log = (self.out / "log.jsonl").open("a")
+        log = self._open_log()
         bar = progress_bar(self.progress and self.dist.is_main, initial=self.step, total=until)
-        start, start_step = time.perf_counter(), self.step
-        running = None
         try:
             if log is not None:
                 write_record(
                     log, {"event": "start", "step": self.step, "params": self.n_parameters}
                 )
-            while self.step < until:
-                stats = self.train_step()
-                running = (
-                    stats["loss"] if running is None else 0.98 * running + 0.02 * stats["loss"]
-                )
-                elapsed = time.perf_counter() - start
-                rate = (self.step - start_step) / max(elapsed, 1e-9)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{running:.4f}", refresh=False)
-                if t.log_every and self.step % t.log_every == 0:
-                    record = {"step": self.step, **stats, "it_per_s": rate, "elapsed_s": elapsed}
-                    self.history.append(record)
-                    if log is not None:
-                        write_record(log, record)
-                    self.guard.raise_if_tripped(self.saved_step)  # the host waits here anyway
-                if t.eval_every and self.step % t.eval_every == 0:
-                    self._run_eval(log)
-                if self.out is not None:
-                    if t.ckpt_every and self.step % t.ckpt_every == 0:
-                        self.save()
-                    if t.keep_every and self.step % t.keep_every == 0:
-                        self.save(self.out / f"step_{self.step:07d}.pt")
+            self._loop(until, log, bar)
             self.guard.raise_if_tripped(self.saved_step)
             if self.evaluate is not None and not (t.eval_every and self.step % t.eval_every == 0):
                 self._run_eval(log)
@@ -370,6 +337,47 @@ class Trainer:
             if log is not None:
                 log.close()
         return self.history
+
+    def _open_log(self) -> Any:
+        """Write `config.json`, trim `log.jsonl` to the current step and open it (rank 0 of
+        a run with an out dir; `None` otherwise)."""
+        if self.out is None or not self.dist.is_main:
+            return None
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+        trim_log(self.out / "log.jsonl", self.step)
+        return (self.out / "log.jsonl").open("a")
+
+    def _loop(self, until: int, log: Any, bar: Any) -> None:
+        """Steps up to `until`, each followed by its logging, evaluation and checkpoints."""
+        start, start_step = time.perf_counter(), self.step
+        running = None
+        while self.step < until:
+            stats = self.train_step()
+            running = stats["loss"] if running is None else 0.98 * running + 0.02 * stats["loss"]
+            elapsed = time.perf_counter() - start
+            rate = (self.step - start_step) / max(elapsed, 1e-9)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+            self._after_step({**stats, "it_per_s": rate, "elapsed_s": elapsed}, log)
+
+    def _after_step(self, stats: dict[str, float], log: Any) -> None:
+        """Log, evaluate and checkpoint at the steps their cadences name."""
+        t = self.config.train
+        if t.log_every and self.step % t.log_every == 0:
+            record = {"step": self.step, **stats}
+            self.history.append(record)
+            if log is not None:
+                write_record(log, record)
+            self.guard.raise_if_tripped(self.saved_step)  # the host waits here anyway
+        if t.eval_every and self.step % t.eval_every == 0:
+            self._run_eval(log)
+        if self.out is not None:
+            if t.ckpt_every and self.step % t.ckpt_every == 0:
+                self.save()
+            if t.keep_every and self.step % t.keep_every == 0:
+                self.save(self.out / f"step_{self.step:07d}.pt")
 
     def _run_eval(self, log: Any) -> None:
         self.guard.raise_if_tripped(self.saved_step)

@@ -44,7 +44,7 @@ def test_velocity_is_built_once_with_the_time_input(runs):
 def test_load_trained_into_the_users_module_and_old_positional_device(runs):
     built = load_trained(runs["eqm-dot"])
     mine = torch.nn.Sequential()  # wrong module: its keys do not match
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError, match=r"do not fit Sequential \(unexpected: inp\.weight"):
         load_trained(runs["eqm-dot"], net=mine)
     twin = type(built.net)(64, 16, 1)
     model = load_trained(runs["eqm-dot"], "cpu", net=twin)
