@@ -33,6 +33,20 @@ def test_getting_started_runs_in_order():
     assert scope["samples"].shape == (2000, 2)  # type: ignore[attr-defined]
 
 
+def test_own_network_page_runs_verbatim(tmp_path, monkeypatch, capsys):
+    (block,) = _blocks(ROOT / "docs" / "own-network.md")
+    monkeypatch.chdir(tmp_path)  # the example writes runs/ring
+    scope: dict[str, object] = {}
+    exec(compile(block, "own-network.md", "exec"), scope)
+    model, result = scope["model"], scope["result"]
+    assert model.step == 300 and model.config.net.kind == "custom"  # type: ignore[attr-defined]
+    assert scope["samples"].x.shape == (500, 2)  # type: ignore[attr-defined]
+    for radius in (scope["radius"], result.x.norm(dim=1)):  # type: ignore[attr-defined]
+        assert abs(float(radius.mean()) - 2.0) < 0.3  # type: ignore[attr-defined]
+    assert (tmp_path / "runs" / "ring" / "last.pt").is_file()
+    assert "mean radius" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("page", ["index.md", "descent.md"])
 def test_doc_snippets_reference_real_names(page):
     import energykit as ek
