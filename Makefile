@@ -60,6 +60,10 @@ bench: $(STAMP)
 bench-dit: $(STAMP)
 	$(PY) benchmarks/dit_step.py
 
+# The GPU table (docs/performance.md, "GPU"); no install step: run it where torch sees the GPU.
+bench-gpu:
+	PYTHONPATH=. $(PYTHON) benchmarks/gpu.py --out gpu.md
+
 bench-memory: $(STAMP)
 	$(PY) benchmarks/train_memory.py --presets EqM-B/2 --kinds eqm eqm-dot --batches 2 8
 	$(PY) benchmarks/train_memory.py --presets EqM-XL/2 --kinds eqm --batches 1 3

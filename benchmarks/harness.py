@@ -99,3 +99,66 @@ def table(rows: list[Row]) -> str:
         for r in rows
     ]
     return markdown_table([*header, "other s", "target"], cells).rstrip("\n")
+
+
+@dataclass
+class Group:
+    """Several ways of doing work, timed in interleaved rounds (`measure_group`).
+
+    Attributes:
+        seconds: Per label, the seconds of each timed round (warm-up excluded).
+        warmup_s: Per label, the seconds of its warm-up call (compilation lands here).
+        failed: Per label that raised during its warm-up, the error (it is not timed).
+    """
+
+    seconds: dict[str, list[float]]
+    warmup_s: dict[str, float]
+    failed: dict[str, str]
+
+    def median(self, label: str) -> float:
+        """Median seconds of one round of `label`."""
+        return statistics.median(self.seconds[label])
+
+    def ratio(self, base: str, other: str) -> tuple[float, float, float]:
+        """`other / base` seconds, round by round: median, min, max."""
+        ratios = [o / b for b, o in zip(self.seconds[base], self.seconds[other], strict=True)]
+        return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def _time_synced(fn: Callable[[], object], sync: Callable[[], None] | None) -> float:
+    """Seconds of `fn()`; with `sync` (e.g. `torch.cuda.synchronize`), the device is idle
+    when the clock starts and has finished `fn`'s work when it stops."""
+    if sync is not None:
+        sync()
+    t0 = time.perf_counter()
+    fn()
+    if sync is not None:
+        sync()
+    return time.perf_counter() - t0
+
+
+def measure_group(
+    runs: dict[str, Callable[[], object]],
+    repeats: int,
+    *,
+    sync: Callable[[], None] | None = None,
+    catch: bool = True,
+) -> Group:
+    """Warm up every run once (timed apart: compilation goes there), then time `repeats`
+    rounds, each running every label once, in reversed order on odd rounds. A run that
+    raises in its warm-up is recorded in `failed` (re-raised when `catch` is false)."""
+    warmup_s: dict[str, float] = {}
+    failed: dict[str, str] = {}
+    for label, fn in runs.items():
+        try:
+            warmup_s[label] = _time_synced(fn, sync)
+        except Exception as err:
+            if not catch:
+                raise
+            failed[label] = f"{type(err).__name__}: {' '.join(str(err).split())[:160]}"
+    live = [label for label in runs if label not in failed]
+    seconds: dict[str, list[float]] = {label: [] for label in live}
+    for r in range(repeats):
+        for label in reversed(live) if r % 2 else live:
+            seconds[label].append(_time_synced(runs[label], sync))
+    return Group(seconds, warmup_s, failed)
