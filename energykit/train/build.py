@@ -22,7 +22,7 @@ from energykit.objectives import (
     TruncatedDecay,
     objective_kind,
 )
-from energykit.train.config import DataConfig, NetConfig, ObjectiveConfig, TrainConfig
+from energykit.train.config import DataConfig, NetConfig, ObjectiveConfig
 
 #: Number of held-out points drawn for 2-D toy evaluation.
 TOY_TEST_SIZE = 2000
@@ -179,11 +179,3 @@ def wrap_field(net: nn.Module, kind: str) -> Any:
         stacklevel=2,
     )
     return objective_kind(kind).field(net)
-
-
-def build_all(cfg: TrainConfig) -> tuple[DataSource, nn.Module]:
-    """Data and a freshly initialised backbone (seeded by `cfg.train.seed`)."""
-    data = build_data(cfg.data)
-    torch.manual_seed(cfg.train.seed)
-    classes = data.num_classes if cfg.data.class_conditional else None
-    return data, build_net(cfg.net, cfg.objective, data.shape, classes)

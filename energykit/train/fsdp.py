@@ -27,17 +27,20 @@ def shard_model(model: nn.Module) -> nn.Module:
     return model
 
 
-def _options() -> Any:
+def _options(all_ranks: bool = False) -> Any:
     from torch.distributed.checkpoint.state_dict import StateDictOptions
 
-    return StateDictOptions(full_state_dict=True, cpu_offload=True)
+    # With cpu_offload, only rank 0 receives the tensors (the others get an empty dict).
+    return StateDictOptions(full_state_dict=True, cpu_offload=not all_ranks)
 
 
-def full_model_state(model: nn.Module) -> dict[str, Any]:
-    """The gathered state dict of a sharded model (a collective: every rank calls it)."""
+def full_model_state(model: nn.Module, *, all_ranks: bool = False) -> dict[str, Any]:
+    """The gathered state dict of a sharded model (a collective: every rank calls it): on
+    rank 0 only, in CPU memory (for checkpoints), or with `all_ranks` on every rank, on the
+    device."""
     from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-    return get_model_state_dict(model, options=_options())
+    return get_model_state_dict(model, options=_options(all_ranks))
 
 
 def full_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:

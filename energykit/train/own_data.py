@@ -25,6 +25,8 @@ from energykit.train.config_checks import CUSTOM
 
 #: Samples of the user's data kept as the evaluation reference (`DataSource.x_test`).
 SHOWN = 256
+#: Rows checked for finiteness at a time.
+_CHECK_ROWS = 4096
 
 
 def as_source(data: object, cfg: DataConfig) -> tuple[DataSource, str]:
@@ -101,7 +103,10 @@ def _check_samples(x: Tensor, what: str) -> None:
         )
     if len(x) == 0:
         raise ValueError(f"{what}: expected at least one sample, got shape {tuple(x.shape)}")
-    finite = torch.isfinite(x.reshape(len(x), -1)).all(dim=1)
+    # In chunks of rows, so the check of a large tensor allocates little.
+    finite = torch.cat(
+        [torch.isfinite(c.reshape(len(c), -1)).all(dim=1) for c in x.split(_CHECK_ROWS)]
+    )
     if not bool(finite.all()):
         first = int((~finite).nonzero()[0, 0])
         raise ValueError(

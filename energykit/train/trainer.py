@@ -199,7 +199,7 @@ class Trainer:
         else:
             cfg = self.config
             net = build_net(cfg.net, cfg.objective, self.data.shape, self.num_classes)
-        net.load_state_dict(full_model_state(self.ema.model))
+        net.load_state_dict(full_model_state(self.ema.model, all_ranks=True))
         return net.to(self.device).eval()
 
     # -- checkpoints ----------------------------------------------------------------------

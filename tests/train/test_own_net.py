@@ -353,7 +353,7 @@ def test_config_of_the_wrong_type():
         Trainer({"train": {}}, net=TinyNet(), data=_X)  # type: ignore[arg-type]
 
 
-# -- two ranks (DDP on CPU, gloo): the user's net resumes exactly there too
+# -- two ranks (gloo on CPU): the user's net resumes exactly under DDP and trains under FSDP2
 
 SCRIPT = """
 import sys, torch
@@ -380,11 +380,20 @@ Trainer(cfg, out + "/b", net=net(), data=x, progress=False).fit(until=2)
 resumed = Trainer(cfg, out + "/b", net=net(), data=x, progress=False)
 assert resumed.step == 2
 resumed.fit()
+# FSDP2 shards the user's module too; trained() gathers the EMA into an unsharded copy.
+fsdp = load_config(None, ["train.steps=2", "train.batch=8", "train.parallel=fsdp"])
+sharded = Trainer(fsdp, out + "/f", net=net(), data=x, progress=False)
+sharded.fit()
+ema = sharded.trained().net.state_dict()  # collective: every rank calls it
+if sharded.dist.is_main:
+    saved = load_checkpoint(out + "/f/last.pt")["ema"]
+    assert ema.keys() == saved.keys()
+    assert all(torch.equal(ema[k].cpu(), v) for k, v in saved.items())
 """
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
-def test_two_rank_ddp_with_own_net_resumes_exactly(tmp_path):
+def test_two_rank_ddp_and_fsdp_with_own_net(tmp_path):
     script = tmp_path / "train_own.py"
     script.write_text(textwrap.dedent(SCRIPT))
     cmd = [
