@@ -5,11 +5,13 @@ that writes the gradient into `x.grad`, then settle the step. What differs is ch
 construction:
 
 - `AllRows`: the fixed budget (no `g_min`, `nonfinite="raise"`). Every row is evaluated and
-  moved every step; per step only the field, the optimiser and one finiteness check of the
-  samples run, and the per-sample counts wait on the host until `settle`.
-- `ActiveRows`: adaptive compute (`g_min`) and/or freezing (`nonfinite="freeze"`). Only the
-  rows still descending are passed to the field; stopped and frozen rows get a zero gradient
-  and are put back after the step, so they stay bit-identical.
+  moved every step; per step only the field, the optimiser and two kernels that record the
+  row extrema of samples and gradient run (`_finite`), and the per-sample counts wait on the
+  host until `settle`.
+- `ActiveRows` (`_active`): adaptive compute (`g_min`) and/or freezing (`nonfinite="freeze"`).
+
+Neither reads a value back to the host on a step that is not a read-back step (every
+`state.check_every` steps and the last one).
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from energykit._checks import batch_norm, batch_view, check_gradient, select_rows
-from energykit.descent._finite import check_finite, finite_rows
-from energykit.descent._inputs import NonFinite
+from energykit._checks import batch_norm, check_gradient, select_rows
+from energykit.descent._finite import check_window, new_window, record
 from energykit.descent.state import DescentState
 from energykit.fields.base import EnergyField
 
@@ -48,6 +49,10 @@ _EVERY_ROW = Plan()
 class Evaluation(Protocol):
     """An evaluation strategy of the `Descender` loop."""
 
+    def prepare(self, state: DescentState) -> None:
+        """Allocate what the strategy tracks on the device (called once by `start`)."""
+        ...
+
     def plan(self, state: DescentState) -> Plan:
         """The rows the next step evaluates (reads `state`)."""
         ...
@@ -68,13 +73,17 @@ class Evaluation(Protocol):
 
 def field_gradient(field: EnergyField, state: DescentState, rows: Tensor | None) -> Tensor:
     """$\\nabla E$ at the optimiser's current point for `rows` (all when `None`),
-    `(A, *shape)`, with the conditioning sliced to match. Call it under `torch.no_grad()`
-    (descent never differentiates through the field)."""
+    `(A, *shape)`, with the conditioning sliced to match, in the samples' dtype (a network
+    run in low precision returns its own; the descent state keeps the caller's). Call it under
+    `torch.no_grad()` (descent never differentiates through the field)."""
     x = state.x.detach()
     if rows is None:
-        return check_gradient(field, x, field.gradient(x, **state.cond))
-    xa = x[rows]
-    return check_gradient(field, xa, field.gradient(xa, **select_rows(state.cond, rows, len(x))))
+        g = check_gradient(field, x, field.gradient(x, **state.cond))
+    else:
+        xa = x[rows]
+        g = field.gradient(xa, **select_rows(state.cond, rows, len(x)))
+        g = check_gradient(field, xa, g)
+    return g if g.dtype == x.dtype else g.to(x.dtype)
 
 
 class AllRows:
@@ -82,6 +91,11 @@ class AllRows:
 
     def __init__(self, field: EnergyField) -> None:
         self.field = field
+
+    def prepare(self, state: DescentState) -> None:
+        x = state.x.detach()
+        state.window = new_window(state.check_every, x.shape[0], x.dtype, x.device)
+        state.x_rows = x.view(x.shape[0], -1)  # a view: the optimiser updates x in place
 
     def plan(self, state: DescentState) -> Plan:
         return _EVERY_ROW
@@ -93,9 +107,17 @@ class AllRows:
         return g
 
     def close_step(self, state: DescentState, plan: Plan, k: int) -> None:
-        # One sync: a NaN gradient reaches x through the update, so this covers both.
-        check_finite("samples", k, state.x, blame=state.last_grad)
+        """Record the step's row extrema on the device; read them back (one host read) every
+        `check_every` steps and at the last step."""
+        window, slot = state.window, k - state.checked
+        assert window is not None and state.x_rows is not None and state.last_grad is not None
+        if state.x_rows.data_ptr() != state.x.data_ptr():  # an optimiser replaced x.data
+            state.x_rows = state.x.detach().reshape(state.x.shape[0], -1)
+        record(window, slot, state.x_rows, state.last_grad)
         state.pending_steps += 1
+        if slot + 1 == state.check_every or k + 1 >= state.max_steps:
+            check_window(window, slot + 1, state.checked)
+            state.checked = k + 1
 
     def settle(self, state: DescentState) -> None:
         if state.pending_evals == 0 or state.last_grad is None:
@@ -104,75 +126,3 @@ class AllRows:
         state.nfe.add_(state.pending_evals)
         state.grad_norm.copy_(batch_norm(state.last_grad))
         state.pending_steps = state.pending_evals = 0
-
-
-class ActiveRows:
-    """Only rows still descending are evaluated; stopped (`g_min`) and frozen
-    (`nonfinite="freeze"`) rows get a zero gradient and are put back after each step.
-
-    Args:
-        field: The landscape.
-        g_min: Rows whose gradient norm falls below it stop; `None` for none.
-        nonfinite: `"raise"` or `"freeze"` (see `Descender`).
-    """
-
-    def __init__(self, field: EnergyField, g_min: float | None, nonfinite: NonFinite) -> None:
-        self.field, self.g_min, self.freeze = field, g_min, nonfinite == "freeze"
-
-    def plan(self, state: DescentState) -> Plan:
-        active = ~(state.converged | state.failed)
-        rows = None if state.n_converged + state.n_failed == 0 else active.nonzero().flatten()
-        return Plan(active, rows, state.x.detach().clone())
-
-    @torch.no_grad()
-    def absorb(self, state: DescentState, plan: Plan, k: int) -> Tensor:
-        g = field_gradient(self.field, state, plan.rows)
-        norms = batch_norm(g)
-        idx = slice(None) if plan.rows is None else plan.rows
-        state.nfe[idx] += 1
-        state.grad_norm[idx] = norms.to(state.grad_norm.dtype)
-        if self.freeze:
-            # Tracked on the device: no sync here. A frozen row's NaN never reaches the
-            # optimiser (a NaN would spread through any optimiser that mixes rows).
-            state.failed[idx] |= ~torch.isfinite(norms)
-            g = torch.where(batch_view(state.failed[idx], g), torch.zeros_like(g), g)
-        else:
-            check_finite("gradient", k, norms, index=plan.rows)
-        if self.g_min is not None:
-            newly = norms < self.g_min
-            state.converged[idx] |= newly
-            g = torch.where(batch_view(newly, g), torch.zeros_like(g), g)
-        if plan.rows is None:
-            return g
-        full = torch.zeros_like(state.x)
-        full[plan.rows] = g
-        return full
-
-    @torch.no_grad()
-    def close_step(self, state: DescentState, plan: Plan, k: int) -> None:
-        """Freeze rows whose sample turned non-finite (`"freeze"`), put stopped and frozen rows
-        back, count the moved ones, and refresh the host-side counts (one sync; `"raise"` adds
-        the finiteness check of the moved rows)."""
-        x, active, before = state.x, plan.active, plan.before
-        assert active is not None and before is not None  # internal: from ActiveRows.plan
-        if self.freeze:
-            state.failed |= active & ~state.converged & ~finite_rows(x)
-        held = state.converged | state.failed
-        x.copy_(torch.where(batch_view(held, x), before, x))
-        moved = active & ~held
-        state.steps += moved.long()
-        if not self.freeze:
-            check_finite("samples", k, x, among=moved)
-        counts = torch.stack([state.converged.sum(), state.failed.sum()]).tolist()
-        state.n_converged, state.n_failed = int(counts[0]), int(counts[1])
-
-    def settle(self, state: DescentState) -> None:
-        """Nothing to fold: every count is written on the device as it happens."""
-
-
-def evaluation_for(field: EnergyField, g_min: float | None, nonfinite: NonFinite) -> Evaluation:
-    """The strategy a `Descender` with these settings runs: `AllRows` when no row can stop
-    or freeze, `ActiveRows` otherwise."""
-    if g_min is None and nonfinite == "raise":
-        return AllRows(field)
-    return ActiveRows(field, g_min, nonfinite)

@@ -1,4 +1,16 @@
-"""The one non-finite check of a descent: one host sync, an error naming the step and rows."""
+"""Non-finite values of a descent, tracked on the device and read back every few steps.
+
+No step reads a value back to the host: what turned NaN/inf, where and when, is recorded on
+the device and checked at a read-back (every `check_every` steps and at the end), where one
+read answers "all finite?" and, only on failure, the error names the first bad step, the
+culprit (the field's gradient, or the samples after an update) and the rows, exactly as a
+per-step check would.
+
+The fixed budget records, per step, the row-wise minimum and maximum of the samples and of the
+gradient (`torch.aminmax`, one kernel each, written into a window of `check_every` slots): a row
+is finite iff both are (NaN propagates through both; $+\\infty$ shows in the maximum, $-\\infty$
+in the minimum), and unlike a row sum they cannot overflow.
+"""
 
 from __future__ import annotations
 
@@ -10,47 +22,69 @@ from torch import Tensor
 #: What turned non-finite: the field's gradient, or the samples after an update.
 Culprit = Literal["gradient", "samples"]
 
+#: Rows named in an error message at most.
+SHOWN_ROWS = 10
+
 
 def finite_rows(x: Tensor) -> Tensor:
     """Whether every entry of each row is finite: `(B, *shape) -> (B,)` bool."""
     return torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
 
 
-def check_finite(
-    what: Culprit,
-    k: int,
-    values: Tensor,
-    *,
-    among: Tensor | None = None,
-    index: Tensor | None = None,
-    blame: Tensor | None = None,
-) -> None:
-    """Raise `FloatingPointError` if a row of `values` is NaN/inf (one host sync when not).
+def new_window(steps: int, batch: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """A record of `steps` steps: per step the row minima and maxima of samples and gradient,
+    `(steps, 4, batch)`."""
+    return torch.zeros(steps, 4, batch, dtype=dtype, device=device)
 
-    Args:
-        what: What `values` holds, for the message.
-        k: The step, for the message.
-        values: Samples, gradients or gradient norms, `(n, ...)`.
-        among: Only these rows count, `(n,)` bool; default all.
-        index: The batch row of each row of `values`, `(n,)`; default `arange(n)`.
-        blame: The gradient that produced `values`, `(n, ...)`: when it holds a non-finite
-            row, the error names the gradient and its rows (a NaN gradient reaches the
-            samples through any optimiser's update, so checking the samples covers both).
+
+def record(window: Tensor, slot: int, x_rows: Tensor, grad: Tensor) -> None:
+    """Write step `slot`'s row extrema of the samples `(B, D)` and gradient `(B, *shape)` into
+    `window` (two kernels, no host read)."""
+    torch.aminmax(x_rows, dim=1, out=(window[slot, 0], window[slot, 1]))
+    g = grad.detach().reshape(grad.shape[0], -1)
+    torch.aminmax(g, dim=1, out=(window[slot, 2], window[slot, 3]))
+
+
+def check_window(window: Tensor, used: int, first_step: int) -> None:
+    """Raise if any of the first `used` slots (steps `first_step`, ...) holds a non-finite row:
+    one host read when all are finite.
 
     Raises:
-        FloatingPointError: naming the culprit, the step and up to ten batch rows.
+        FloatingPointError: naming the first bad step, the culprit and up to ten rows. At that
+            step a non-finite gradient is blamed (with its rows) before the samples: a NaN
+            gradient reaches the samples through any optimiser's update.
     """
-    if among is None:
-        if bool(torch.isfinite(values).all()):
-            return
-        bad = ~finite_rows(values)
-    else:
-        bad = among & ~finite_rows(values)
-        if not bool(bad.any()):
-            return
-    if blame is not None and not bool(torch.isfinite(blame).all()):
-        what, bad = "gradient", ~finite_rows(blame)
-    rows = (bad.nonzero().flatten() if index is None else index[bad]).tolist()[:10]
+    finite = torch.isfinite(window[:used])
+    if bool(finite.all()):
+        return
+    samples_ok = finite[:, 0] & finite[:, 1]  # (used, B)
+    grad_ok = finite[:, 2] & finite[:, 3]
+    bad_step = (~samples_ok).any(dim=1) | (~grad_ok).any(dim=1)
+    j = int(bad_step.nonzero()[0, 0])
+    if not bool(grad_ok[j].all()):
+        raise_nonfinite("gradient", first_step + j, ~grad_ok[j])
+    raise_nonfinite("samples", first_step + j, ~samples_ok[j])
+
+
+def check_rows(bad_at: Tensor, bad_grad: Tensor) -> None:
+    """Raise for rows recorded bad on the device: `bad_at` `(B,)` is the step at which each row
+    turned non-finite (-1: never), `bad_grad` `(B,)` whether its gradient was the culprit.
+
+    Raises:
+        FloatingPointError: naming the earliest such step, its culprit and rows (the gradient
+            rows when a gradient turned non-finite at that step, as a per-step check would).
+    """
+    bad = bad_at >= 0
+    k = int(torch.where(bad, bad_at, bad_at.max()).min())
+    at_k = bad & (bad_at == k)
+    if bool((at_k & bad_grad).any()):
+        raise_nonfinite("gradient", k, at_k & bad_grad)
+    raise_nonfinite("samples", k, at_k)
+
+
+def raise_nonfinite(what: Culprit, k: int, bad: Tensor) -> None:
+    """Raise `FloatingPointError` for the rows `bad` `(B,)` bool at step `k`."""
+    rows = bad.nonzero().flatten().tolist()[:SHOWN_ROWS]
     if what == "gradient":
         raise FloatingPointError(f"descent: non-finite gradient at step {k} in samples {rows}")
     raise FloatingPointError(f"descent: samples became non-finite at step {k}: {rows}")

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from energykit._checks import check_cond_batch, check_finite_tensor, check_floating
 from energykit.fields.base import EnergyField
+from energykit.fields.precision import input_parameters
 
 #: What a `Descender` does when the field returns NaN/inf for a sample (see `Descender`).
 NonFinite = Literal["raise", "freeze"]
@@ -45,7 +46,8 @@ def check_x0(field: EnergyField, x0: object, cond: dict[str, Any]) -> Tensor:
 
     Args:
         field: The landscape; its floating-point parameters fix the dtype and device `x0`
-            needs (skipped under autocast, which casts on its own).
+            needs (the dtype check is skipped under autocast, which casts on its own, and for
+            parameters inside a `LowPrecision` wrapper, which casts `x0` to them).
         x0: Starting points, `(B, *shape)`.
         cond: Conditioning; batched tensors must have `B` rows.
 
@@ -65,13 +67,14 @@ def check_x0(field: EnergyField, x0: object, cond: dict[str, Any]) -> Tensor:
 
 def _check_like_field(field: EnergyField, x: Tensor) -> None:
     param = next((p for p in field.parameters() if p.is_floating_point()), None)
-    if param is None:
-        return
-    if param.device != x.device:
+    if param is not None and param.device != x.device:
         raise ValueError(
             f"x0: on device {x.device}, but the field's parameters are on {param.device}; "
             f"move x0 with x0.to({str(param.device)!r}) (or the field with field.to(...))"
         )
+    param = next(input_parameters(field), None)
+    if param is None:
+        return
     if param.dtype != x.dtype and not torch.is_autocast_enabled(x.device.type):
         raise TypeError(
             f"x0: dtype {x.dtype} does not match the field's parameters ({param.dtype}); "

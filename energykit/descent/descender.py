@@ -13,9 +13,16 @@ Non-finite values (`nonfinite`): by default a NaN/inf gradient or sample raises
 one: it is never evaluated or moved again, its `x` stays at its last finite iterate, and
 `DescentResult.failed` names it, while the rest of the batch descends on.
 
+No host read per step: non-finite values and stopped rows are tracked on the device and read
+back every `check_every` steps and at the last step (see `Descender`).
+
+Low precision: the gradient is cast to the samples' dtype before it is written into `x.grad`,
+so a field whose network runs in bfloat16 (under `torch.autocast`, or wrapped in
+`energykit.fields.LowPrecision`) descends float32 samples with a float32 optimiser state.
+
 One loop serves `run` and `step`; what a step evaluates and how it is accounted for (every
 row every step for the fixed budget, active rows only for `g_min` and freezing) is an
-evaluation strategy chosen at construction (`energykit.descent._evaluation`).
+evaluation strategy chosen at construction (`energykit.descent._evaluation`, `_active`).
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ import torch
 from torch import Tensor
 
 from energykit._checks import check_int, check_real
-from energykit.descent._evaluation import Plan, evaluation_for
+from energykit.descent._active import ActiveRows, evaluation_for
+from energykit.descent._evaluation import Plan
 from energykit.descent._inputs import (
     NonFinite,
     check_callback,
@@ -45,7 +53,11 @@ from energykit.descent.result import DescentResult, DescentStep
 from energykit.descent.state import DescentState
 from energykit.fields.base import EnergyField
 
-__all__ = ["Descender", "DescentState"]
+__all__ = ["DEFAULT_CHECK_EVERY", "Descender", "DescentState"]
+
+#: Steps between read-backs of what a descent tracks on the device (non-finite rows, stopped
+#: rows), unless `check_every` says otherwise.
+DEFAULT_CHECK_EVERY = 16
 
 
 class Descender:
@@ -74,8 +86,8 @@ class Descender:
         TypeError: `field` is not an `EnergyField`; `optimizer` is neither an `Optimizer`
             class, a factory nor a name; an `optimizer_kwargs` key (or `lr`) the optimiser
             does not accept; `record` is not a bool; `callback` is not callable.
-        ValueError: an unknown optimiser name; `lr < 0`, `steps < 1`, `g_min <= 0`, or
-            non-finite numbers; an unknown `nonfinite` mode.
+        ValueError: an unknown optimiser name; `lr < 0`, `steps < 1`, `g_min <= 0`,
+            `check_every < 1`, or non-finite numbers; an unknown `nonfinite` mode.
 
     Example:
         ```python
@@ -95,6 +107,7 @@ class Descender:
         record: bool = False,
         callback: Callable[[DescentStep], None] | None = None,
         nonfinite: NonFinite = "raise",
+        check_every: int | None = None,
         **optimizer_kwargs: Any,
     ) -> None:
         if not isinstance(field, EnergyField):
@@ -109,6 +122,9 @@ class Descender:
         self.record = check_flag("record", record)
         self.callback = check_callback(callback)
         self.nonfinite = check_nonfinite(nonfinite)
+        self.check_every = (
+            None if check_every is None else check_int("check_every", check_every, minimum=1)
+        )
         self.optimizer_kwargs = optimizer_kwargs
         # The loop is one; what a step evaluates and how it accounts is chosen here, once.
         self._evaluation = evaluation_for(field, self.g_min, self.nonfinite)
@@ -126,9 +142,9 @@ class Descender:
             ValueError: `x0` is empty, holds NaN/inf, or sits on another device than the
                 field; a conditioning tensor has another batch size.
         """
-        x = check_x0(self.field, x0, cond).detach().clone()
+        x = check_x0(self.field, x0, cond).detach().clone(memory_format=torch.contiguous_format)
         b, dev = x.shape[0], x.device
-        return DescentState(
+        state = DescentState(
             x=x,
             optimizer=build_optimizer(self._factory, x, self.lr, self.optimizer_kwargs),
             cond=dict(cond),
@@ -139,7 +155,17 @@ class Descender:
             converged=torch.zeros(b, dtype=torch.bool, device=dev),
             failed=torch.zeros(b, dtype=torch.bool, device=dev),
             trajectory=[x.clone()] if self.record else None,
+            check_every=self._check_every(x),
         )
+        self._evaluation.prepare(state)
+        return state
+
+    def _check_every(self, x: Tensor) -> int:
+        """The read-back period for samples `x` (see `check_every`)."""
+        if self.check_every is not None:
+            return self.check_every
+        can_stop = isinstance(self._evaluation, ActiveRows)
+        return 1 if can_stop and x.device.type == "cpu" else DEFAULT_CHECK_EVERY
 
     def step(self, state: DescentState) -> DescentStep:
         """Take one optimiser step on every active sample of `state`.
@@ -150,8 +176,9 @@ class Descender:
         Raises:
             TypeError: `state` is not a `DescentState`.
             RuntimeError: the descent is already done.
-            FloatingPointError: a gradient or a sample turned non-finite (names step and rows);
-                with `nonfinite="freeze"` those rows are frozen instead.
+            FloatingPointError: at a read-back step, a gradient or a sample turned non-finite
+                since the last one (names the step and rows); with `nonfinite="freeze"` those
+                rows are frozen instead.
         """
         if not isinstance(state, DescentState):
             raise TypeError(

@@ -5,6 +5,7 @@ from energykit.fields.base import EnergyField, NoEnergyError
 from energykit.fields.composite import Bound, WeightedSum
 from energykit.fields.guidance import Guided
 from energykit.fields.neural import DotEnergy, ImplicitField, L2Energy
+from energykit.fields.precision import LowPrecision, compile_networks
 
 __all__ = [
     "Bound",
@@ -15,7 +16,9 @@ __all__ = [
     "Guided",
     "ImplicitField",
     "L2Energy",
+    "LowPrecision",
     "NoEnergyError",
     "Quadratic",
     "WeightedSum",
+    "compile_networks",
 ]
