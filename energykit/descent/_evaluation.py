@@ -94,26 +94,30 @@ class AllRows:
 
     def prepare(self, state: DescentState) -> None:
         x = state.x.detach()
-        state.window = new_window(state.check_every, x.shape[0], x.dtype, x.device)
+        state.window, state.slots = new_window(state.check_every, x.shape[0], x.dtype, x.device)
         state.x_rows = x.view(x.shape[0], -1)  # a view: the optimiser updates x in place
 
     def plan(self, state: DescentState) -> Plan:
         return _EVERY_ROW
 
     def absorb(self, state: DescentState, plan: Plan, k: int) -> Tensor:
-        with torch.no_grad():
+        grad_mode = torch.is_grad_enabled()  # on: optimisers call closures under enable_grad
+        torch.set_grad_enabled(False)  # a plain switch costs less than a `no_grad` scope
+        try:
             g = field_gradient(self.field, state, None)
+        finally:
+            torch.set_grad_enabled(grad_mode)
         state.pending_evals += 1  # LBFGS calls its closure several times per step
         return g
 
     def close_step(self, state: DescentState, plan: Plan, k: int) -> None:
         """Record the step's row extrema on the device; read them back (one host read) every
         `check_every` steps and at the last step."""
-        window, slot = state.window, k - state.checked
-        assert window is not None and state.x_rows is not None and state.last_grad is not None
-        if state.x_rows.data_ptr() != state.x.data_ptr():  # an optimiser replaced x.data
-            state.x_rows = state.x.detach().reshape(state.x.shape[0], -1)
-        record(window, slot, state.x_rows, state.last_grad)
+        window, slot, x_rows = state.window, k - state.checked, state.x_rows
+        assert window is not None and x_rows is not None and state.last_grad is not None
+        if x_rows.data_ptr() != state.x.data_ptr():  # an optimiser replaced x.data
+            x_rows = state.x_rows = state.x.detach().reshape(state.x.shape[0], -1)
+        record(state.slots[slot], x_rows, state.last_grad)
         state.pending_steps += 1
         if slot + 1 == state.check_every or k + 1 >= state.max_steps:
             check_window(window, slot + 1, state.checked)

@@ -31,18 +31,27 @@ def finite_rows(x: Tensor) -> Tensor:
     return torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
 
 
-def new_window(steps: int, batch: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """A record of `steps` steps: per step the row minima and maxima of samples and gradient,
-    `(steps, 4, batch)`."""
-    return torch.zeros(steps, 4, batch, dtype=dtype, device=device)
+#: One step's slot of a window: row minima and maxima of the samples, then of the gradient,
+#: four `(B,)` views.
+Slot = tuple[Tensor, ...]
 
 
-def record(window: Tensor, slot: int, x_rows: Tensor, grad: Tensor) -> None:
-    """Write step `slot`'s row extrema of the samples `(B, D)` and gradient `(B, *shape)` into
-    `window` (two kernels, no host read)."""
-    torch.aminmax(x_rows, dim=1, out=(window[slot, 0], window[slot, 1]))
-    g = grad.detach().reshape(grad.shape[0], -1)
-    torch.aminmax(g, dim=1, out=(window[slot, 2], window[slot, 3]))
+def new_window(
+    steps: int, batch: int, dtype: torch.dtype, device: torch.device
+) -> tuple[Tensor, list[Slot]]:
+    """A record of `steps` steps, `(steps, 4, batch)`, and its per-step slots (views made
+    once, so a step indexes nothing)."""
+    window = torch.zeros(steps, 4, batch, dtype=dtype, device=device)
+    return window, [tuple(window[s].unbind(0)) for s in range(steps)]
+
+
+def record(slot: Slot, x_rows: Tensor, grad: Tensor) -> None:
+    """Write a step's row extrema of the samples `(B, D)` and gradient `(B, *shape)` into
+    `slot` (two kernels, no host read)."""
+    torch.aminmax(x_rows, dim=1, out=(slot[0], slot[1]))
+    g = grad.detach() if grad.requires_grad else grad
+    g = g if g.ndim == 2 else g.reshape(g.shape[0], -1)
+    torch.aminmax(g, dim=1, out=(slot[2], slot[3]))
 
 
 def check_window(window: Tensor, used: int, first_step: int) -> None:

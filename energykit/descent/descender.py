@@ -43,6 +43,7 @@ from energykit.descent._inputs import (
     check_nonfinite,
     check_x0,
 )
+from energykit.descent._stepping import OptimizerStep
 from energykit.descent.resolve import (
     OptimizerSpec,
     build_optimizer,
@@ -157,6 +158,7 @@ class Descender:
             trajectory=[x.clone()] if self.record else None,
             check_every=self._check_every(x),
         )
+        state.optimizer_step = OptimizerStep(state.optimizer)
         self._evaluation.prepare(state)
         return state
 
@@ -237,7 +239,7 @@ class Descender:
             state.last_grad = x.grad = evaluation.absorb(state, plan, k)
             return 0.0  # no loss: an implicit field has no energy to report
 
-        state.optimizer.step(closure)
+        (state.optimizer_step or state.optimizer.step)(closure)
         if state.last_grad is None:
             raise RuntimeError(
                 f"{type(state.optimizer).__name__}.step did not call its closure; the "

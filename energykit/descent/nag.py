@@ -64,16 +64,15 @@ class NAGGD(Optimizer):
         current: list[tuple[Tensor, Tensor, dict[str, Any]]] = []
         for group in self.param_groups:
             for p in group["params"]:
-                state = self.state[p]
-                prev = state.get("previous", p.detach().clone())  # x_{-1} = x_0
                 x = p.detach().clone()
-                p.copy_(x + group["momentum"] * (x - prev))  # look-ahead p_k
+                prev = self.state[p].get("previous", x)  # x_{-1} = x_0
+                torch.add(x, (x - prev) * group["momentum"], out=p)  # look-ahead p_k
                 current.append((p, x, group))
         with torch.enable_grad():
             result = closure()
         for p, x, group in current:
             if p.grad is None:
                 raise RuntimeError("NAGGD.step: the closure left a parameter without .grad")
-            p.copy_(x - group["lr"] * p.grad)
+            torch.sub(x, group["lr"] * p.grad, out=p)  # x_{k+1}
             self.state[p]["previous"] = x
         return result

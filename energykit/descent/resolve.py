@@ -120,6 +120,13 @@ def check_optimizer_kwargs(
             raise TypeError(f"{what}: {_name(factory)} does not accept {key!r}; it accepts {named}")
 
 
+def _takes_foreach(factory: OptimizerFactory) -> bool:
+    """Whether `factory` is a `torch.optim` class with a `foreach` argument."""
+    if not (inspect.isclass(factory) and factory.__module__.startswith("torch.optim")):
+        return False
+    return "foreach" in inspect.signature(factory.__init__).parameters
+
+
 def build_optimizer(
     factory: OptimizerFactory, x: Tensor, lr: float | None, kwargs: dict[str, Any]
 ) -> Optimizer:
@@ -130,8 +137,13 @@ def build_optimizer(
             what it was given), or the factory returned something else than an `Optimizer`.
     """
     settings = dict(kwargs) if lr is None else {"lr": lr, **kwargs}
+    extra = {}
+    if x.device.type == "cpu" and "foreach" not in settings and _takes_foreach(factory):
+        # torch picks the per-tensor path on the CPU anyway (same maths); saying so up front
+        # skips its per-step device/dtype inspection.
+        extra["foreach"] = False
     try:
-        opt = factory([x], **settings)
+        opt = factory([x], **settings, **extra)
     except (TypeError, ValueError) as err:
         kind = TypeError if isinstance(err, TypeError) else ValueError
         raise kind(f"optimizer {_name(factory)}({settings}): {err}") from err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,8 +49,10 @@ class DescentState:
         pending_steps: Steps taken by every row and not yet added to `steps`.
         pending_evals: Evaluations of every row not yet added to `nfe` (nor their norm to
             `grad_norm`).
+        optimizer_step: Calls `optimizer.step(closure)` (see `descent._stepping`).
         window: Fixed budget: per step since the last read-back, the row extrema of samples
             and gradient, `(check_every, 4, B)`.
+        slots: Fixed budget: the window's per-step views.
         x_rows: Fixed budget: `x` viewed as `(B, D)`.
         bad_at: Adaptive compute with `nonfinite="raise"`: the step at which each row turned
             non-finite (-1: never), `(B,)`.
@@ -76,6 +79,8 @@ class DescentState:
     pending_steps: int = 0
     pending_evals: int = 0
     window: Tensor | None = field(default=None, repr=False)
+    optimizer_step: Callable[[Callable[[], Any]], Any] | None = field(default=None, repr=False)
+    slots: list[tuple[Tensor, ...]] = field(default_factory=list, repr=False)
     x_rows: Tensor | None = field(default=None, repr=False)
     bad_at: Tensor | None = field(default=None, repr=False)
     bad_grad: Tensor | None = field(default=None, repr=False)
