@@ -94,6 +94,17 @@ def _add_sample(sub: Any) -> None:
     s.add_argument("--cfg-scale", type=FINITE, help="classifier-free guidance weight")
     s.add_argument("--cfg-channels", type=POSITIVE_INT, help="guide only the first k channels")
     s.add_argument("--nonfinite", choices=["raise", "freeze"], help="on NaN/inf: raise or freeze")
+    s.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        help="precision the network runs in (descent; samples stay float32)",
+    )
+    s.add_argument(
+        "--compile",
+        action="store_const",
+        const=True,
+        help="torch.compile the network for sampling (descent)",
+    )
     s.add_argument("--vae", help="decode latents with this AutoencoderKL (folder or cached id)")
     s.add_argument("--png-dir", help="also write every image as a PNG here")
     s.add_argument(

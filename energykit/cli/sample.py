@@ -27,6 +27,8 @@ SAMPLE_FLAGS = (
     "cfg_scale",
     "cfg_channels",
     "nonfinite",
+    "dtype",
+    "compile",
 )
 
 

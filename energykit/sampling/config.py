@@ -33,6 +33,13 @@ class SampleConfig:
             error. `freeze`: the samples it hits are frozen at their last finite iterate, the
             rest of the batch carries on, and the samples file lists them
             (`failed_indices`, `failed_count` in its metadata).
+        dtype: Descent only: the precision the network runs in (`float32`, `bfloat16`,
+            `float16`). The samples and the optimiser state stay float32, so small steps are
+            not rounded away (`energykit.fields.LowPrecision`).
+        compile: Descent only: `torch.compile` the network for sampling (implicit and
+            explicit heads alike; an explicit head needs only the first-order
+            $\nabla_x E$, which a compiled network supports). Compilation takes seconds to
+            minutes and pays off for long or repeated descents.
     """
 
     sampler: str = "nag"
@@ -47,6 +54,8 @@ class SampleConfig:
     cfg_scale: float = 1.0
     cfg_channels: int | None = None
     nonfinite: Literal["raise", "freeze"] = "raise"
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    compile: bool = False
 
 
 __all__ = ["SampleConfig"]

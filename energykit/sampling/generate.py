@@ -13,7 +13,7 @@ from torch import Tensor
 
 from energykit._checks import check_int, check_real
 from energykit.descent.defaults import NAG_NAMES, default_lr, paper_descender
-from energykit.fields import EnergyField, Guided
+from energykit.fields import EnergyField, Guided, LowPrecision, compile_networks
 from energykit.flows import Velocity
 from energykit.sampling.config import SampleConfig
 from energykit.sampling.samplers import check_sampler
@@ -96,14 +96,15 @@ def generate(
         TypeError: `model` is neither a field nor a velocity, `cfg` is not a `SampleConfig`,
             an override is not one of its fields, or a setting has the wrong type.
         ValueError: a setting out of range (`n`, `batch`, `steps` < 1, `lr_scale` <= 0,
-            negative `label_offset`, `num_classes` < 1, a bad `shape`), a sampler that does
-            not suit `model`, or `nonfinite="freeze"` with an ODE sampler.
+            negative `label_offset`, `num_classes` < 1, a bad `shape`, an unknown `dtype`),
+            a sampler that does not suit `model`, or `nonfinite="freeze"`, a `dtype` other
+            than float32 or `compile` with an ODE sampler.
     """
     cfg = _settings(cfg, overrides)
     ode = _check_sampler_fits(model, cfg)
     _check_draw(shape, num_classes, label_offset)
     x0, y = _noise(cfg, shape, num_classes, label_offset, device)
-    guided = _guided(model.eval(), cfg, num_classes)
+    guided = _guided(_fast(model.eval(), cfg), cfg, num_classes)
     run = _integrate if ode else _descend
     t0 = time.perf_counter()
     chunks = []
@@ -126,6 +127,11 @@ def _check_sampler_fits(model: object, cfg: SampleConfig) -> bool:
         raise ValueError(
             f"nonfinite: {cfg.nonfinite!r} applies to descent samplers; the ODE sampler "
             f"{cfg.sampler!r} supports only 'raise'"
+        )
+    if ode and (cfg.dtype != "float32" or cfg.compile):
+        raise ValueError(
+            f"dtype {cfg.dtype!r} / compile {cfg.compile}: low precision and compilation "
+            f"apply to descent samplers; the ODE sampler {cfg.sampler!r} runs float32, eager"
         )
     return ode
 
@@ -160,6 +166,20 @@ def _noise(
             f"cfg_scale: guidance needs a class-conditional model, got {cfg.cfg_scale}"
         )
     return x0, None
+
+
+#: `SampleConfig.dtype` names.
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _fast(model: Sampleable, cfg: SampleConfig) -> Sampleable:
+    """`model` with its networks in `cfg.dtype` and compiled when `cfg.compile` (fields;
+    a copy, the caller's model is not changed)."""
+    if isinstance(model, EnergyField) and cfg.dtype != "float32":
+        model = LowPrecision(model, DTYPES[cfg.dtype])
+    if isinstance(model, EnergyField) and cfg.compile:
+        model = compile_networks(model)
+    return model
 
 
 def _guided(model: Sampleable, cfg: SampleConfig, num_classes: int | None) -> Sampleable:
@@ -229,6 +249,10 @@ def _settings(cfg: SampleConfig, overrides: dict[str, Any]) -> SampleConfig:
     check_real("lr_scale", cfg.lr_scale, minimum=0.0, strict=True)
     if cfg.nonfinite not in ("raise", "freeze"):
         raise ValueError(f"nonfinite: expected 'raise' or 'freeze', got {cfg.nonfinite!r}")
+    if cfg.dtype not in DTYPES:
+        raise ValueError(f"dtype: expected one of {list(DTYPES)}, got {cfg.dtype!r}")
+    if not isinstance(cfg.compile, bool):
+        raise TypeError(f"compile: expected True or False, got {cfg.compile!r}")
     return cfg
 
 
