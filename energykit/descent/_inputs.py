@@ -72,11 +72,12 @@ def _check_like_field(field: EnergyField, x: Tensor) -> None:
             f"x0: on device {x.device}, but the field's parameters are on {param.device}; "
             f"move x0 with x0.to({str(param.device)!r}) (or the field with field.to(...))"
         )
-    param = next(input_parameters(field), None)
-    if param is None:
+    want = next(input_parameters(field), None)
+    if want is None:
         return
-    if param.dtype != x.dtype and not torch.is_autocast_enabled(x.device.type):
+    if want.dtype != x.dtype and not torch.is_autocast_enabled(x.device.type):
         raise TypeError(
-            f"x0: dtype {x.dtype} does not match the field's parameters ({param.dtype}); "
-            f"cast x0 with x0.to({param.dtype}) (or the field with field.to({x.dtype}))"
+            f"x0: dtype {x.dtype} does not match the field's parameters ({want.dtype}); "
+            f"cast x0 with x0.to({want.dtype}) (or the field with field.to({x.dtype})"
+            ", or run its networks in another precision with fields.LowPrecision)"
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -28,7 +28,7 @@ PRECISIONS = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
 
 def networks(field: EnergyField) -> list[nn.Module]:
     """The networks inside `field` (the `net` of each neural head), outermost first."""
-    return [m.net for m in field.modules() if _has_net(m)]
+    return [cast(nn.Module, m.net) for m in field.modules() if _has_net(m)]
 
 
 class LowPrecision(EnergyField):
@@ -126,7 +126,8 @@ def compile_networks(field: EnergyField, **compile_kwargs: Any) -> EnergyField:
     if not heads:
         raise ValueError(f"compile: {field.label} holds no network to compile")
     for head in heads:
-        head.net = torch.compile(head.net, **compile_kwargs)
+        net = cast(nn.Module, head.net)
+        head.net = cast(nn.Module, torch.compile(net, **compile_kwargs))
     return out
 
 
