@@ -7,6 +7,7 @@ s = generate(model.field(), model.shape, model.config.sample, n=64)
 ```
 """
 
+from energykit.descent.defaults import DEFAULT_STEP_BUDGET, default_lr
 from energykit.flows import Velocity
 from energykit.sampling.config import SampleConfig
 from energykit.sampling.files import (
@@ -23,6 +24,7 @@ from energykit.sampling.samplers import ODE_METHODS, check_sampler, is_ode_metho
 
 __all__ = [
     "BATCH_SEED_STRIDE",
+    "DEFAULT_STEP_BUDGET",
     "ODE_METHODS",
     "SampleConfig",
     "SampleSource",
@@ -30,6 +32,7 @@ __all__ = [
     "Samples",
     "Velocity",
     "check_sampler",
+    "default_lr",
     "generate",
     "is_ode_method",
     "load_samples",

@@ -5,8 +5,7 @@ Sampling lives in `energykit.sampling`; `generate`, `Samples`, `SampleConfig` an
 `default_lr` are re-exported here for compatibility.
 """
 
-from energykit.descent.defaults import default_lr
-from energykit.sampling import SampleConfig, Samples
+from energykit.sampling import SampleConfig, Samples, default_lr
 from energykit.train.build import DataSource, build_data, build_net, build_objective, wrap_field
 from energykit.train.checkpoint import (
     CHECKPOINT_FORMAT,

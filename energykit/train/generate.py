@@ -6,9 +6,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from energykit.descent.defaults import DEFAULT_STEP_BUDGET, default_lr
 from energykit.objectives import objective_kind
-from energykit.sampling import Samples, Velocity
+from energykit.sampling import DEFAULT_STEP_BUDGET, Samples, Velocity, default_lr
 from energykit.sampling import generate as _generate
 
 

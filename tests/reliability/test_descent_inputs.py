@@ -14,7 +14,7 @@ from torch import nn
 
 import energykit as ek
 from energykit.fields import Quadratic
-from energykit.sampling import SampleConfig, generate
+from energykit.sampling import SampleConfig, Velocity, generate
 from tests.helpers import Counting, tiny_mlp
 
 FIELD = Quadratic(torch.eye(2, dtype=torch.float64))
@@ -288,8 +288,7 @@ CASES = [
     ),
     pytest.param(
         lambda: generate(
-            nn.Linear(2, 2),
-            "fm",
+            Velocity(nn.Linear(2, 2), time_conditional=False),
             (2,),
             SampleConfig(n=2, batch=2, steps=2, sampler="euler", nonfinite="freeze"),
         ),
