@@ -139,9 +139,7 @@ def load_torch(
         ) from None
 
 
-def load_npz(
-    path: str | Path, *, what: str, keys: Iterable[str] | None = None
-) -> dict[str, Any]:
+def load_npz(path: str | Path, *, what: str, keys: Iterable[str] | None = None) -> dict[str, Any]:
     """The arrays of an `.npz` file (all, or those of `keys` that it holds), read with
     `allow_pickle=False`; arrays not asked for are never read.
 
