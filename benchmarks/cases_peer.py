@@ -21,6 +21,7 @@ import energykit as ek
 from benchmarks.cases_descent import dit_field, mlp_field
 from benchmarks.dit_step import perturbed
 from benchmarks.harness import Case
+from energykit._extras import install_hint
 
 LR = 0.01
 
@@ -49,7 +50,7 @@ def _wrap(field: ek.ImplicitField) -> nn.Module:
 
 def cases(quick: bool) -> list[Case]:
     if not available():
-        print("torchebm is not installed: pip install 'energykit[bench]' for the peer rows")
+        print(f"torchebm is not installed: {install_hint('bench')} for the peer rows")
         return []
     from torchebm.samplers import GradientDescentSampler, NesterovSampler
 

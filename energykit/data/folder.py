@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from energykit._checks import check_int
+from energykit._extras import install_hint
 
 #: File suffixes read as images (case-insensitive).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -30,7 +31,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 def _pil() -> Any:
     if importlib.util.find_spec("PIL") is None:
-        raise ImportError("ImageFolder needs Pillow: pip install 'energykit[data]'")
+        raise ImportError(f"ImageFolder needs Pillow: {install_hint('data')}")
     from PIL import Image
 
     return Image

