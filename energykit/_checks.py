@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -140,16 +142,36 @@ def check_batch(name: str, x: object) -> Tensor:
     return check_nonempty(name, check_floating(name, x))
 
 
+#: Set by `checked_data()`: the caller validated its data already (the Trainer's own batches).
+_DATA_CHECKED: ContextVar[bool] = ContextVar("energykit_data_checked", default=False)
+
+
+@contextmanager
+def checked_data() -> Iterator[None]:
+    """Within this context `check_finite_fast` and the (CPU) range check of `check_labels`
+    trust their input (this thread only).
+
+    For callers that validated their data once up front (the Trainer's data sources), so a
+    training step reads no value back to the host; user calls of the losses stay checked.
+    """
+    token = _DATA_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _DATA_CHECKED.reset(token)
+
+
 def check_finite_fast(name: str, x: Tensor) -> Tensor:
     """Require finite values with one reduction, for tensors on the CPU.
 
     For hot paths (the losses run every training step): the common case costs one
     `isfinite().all()`; the per-sample message is built only on failure. Skipped while
-    `torch.compile` traces and for tensors on an accelerator, where reading the answer back
-    would stall the device every step; there a non-finite input shows as a non-finite loss,
-    which the Trainer's divergence guard catches on the device.
+    `torch.compile` traces, inside `checked_data()`, and for tensors on an accelerator,
+    where reading the answer back would stall the device every step; there a non-finite
+    input shows as a non-finite loss, which the Trainer's divergence guard catches on the
+    device.
     """
-    if torch.compiler.is_compiling() or x.device.type != "cpu":
+    if torch.compiler.is_compiling() or x.device.type != "cpu" or _DATA_CHECKED.get():
         return x
     if not bool(torch.isfinite(x).all()):
         check_finite_tensor(name, x)
@@ -200,7 +222,8 @@ def check_labels(name: str, y: object, rows: int | None = None, *, sync: bool = 
 
     The range check reads the values, so by default it runs only for CPU tensors (no device
     sync) and outside `torch.compile` tracing; on a GPU an out-of-range label then still fails
-    in the embedding lookup. `sync=True` checks the range on any device (off the hot path).
+    in the embedding lookup. `sync=True` checks the range on any device (off the hot path);
+    inside `checked_data()` (the Trainer's validated batches) it is skipped on the CPU too.
 
     Raises:
         TypeError: the labels are not integers (a float label would be truncated silently).
@@ -217,7 +240,7 @@ def check_labels(name: str, y: object, rows: int | None = None, *, sync: bool = 
             f"{name}: expected an integer tensor of class labels, got dtype {t.dtype} "
             "(a float label such as 0.7 would silently become class 0); cast with .long()"
         )
-    cheap = sync or t.device.type == "cpu"
+    cheap = sync or (t.device.type == "cpu" and not _DATA_CHECKED.get())
     if rows is None or not cheap or torch.compiler.is_compiling():
         return t
     outside = (t < 0) | (t >= rows)

@@ -160,8 +160,20 @@ class LoopConfig:
         batch: Global batch size (split across `torchrun` ranks, then into `grad_accum`
             micro-batches).
         grad_accum: Micro-batches per optimiser step (gradient accumulation).
-        ema_decay: EMA decay per step (the EMA starts as a copy and is used for sampling).
-        bf16: Run the forward pass under bfloat16 autocast.
+        ema_decay: EMA decay $d$ per step (the EMA starts as a copy and is used for
+            sampling).
+        ema_warmup: Warm the EMA decay up as $d_t = \\min(d, (1 + t)/(10 + t))$ after $t$
+            updates (`energykit.train.ema`), so a short run does not sample its random
+            initialisation; off by default (the paper's plain EMA), on in the small recipes.
+        bf16: Run the forward pass under bfloat16 autocast (fp32 master weights and
+            optimiser).
+        compile: `torch.compile` the backbone (implicit `eqm` and flow-matching kinds only:
+            the explicit heads need a double backward, which torch.compile does not support,
+            and are refused). Checkpoints keep the plain module's names, so compiled and
+            eager runs resume each other.
+        prefetch: Draw the next batch on a background thread while the current step runs
+            (pinned memory and an asynchronous copy on CUDA). `None`: on for CUDA, off
+            otherwise. The draw order is unchanged, so resume stays exact.
         seed: Seed of the weights, batches and noise.
         log_every: Steps between JSONL log lines.
         eval_every: Steps between sample-quality evaluations (0: only at the end).
@@ -177,7 +189,10 @@ class LoopConfig:
     steps: int = 4000
     batch: int = 128
     ema_decay: float = 0.999
+    ema_warmup: bool = False
     bf16: bool = False
+    compile: bool = False
+    prefetch: bool | None = None
     seed: int = 0
     log_every: int = 50
     eval_every: int = 0

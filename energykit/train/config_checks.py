@@ -127,6 +127,11 @@ def _check_loop(t: LoopConfig, o: ObjectiveConfig) -> None:
         _positive(f"train.{key}", getattr(t, key), strict=False)
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay: expected a value in [0, 1), got {t.ema_decay}")
+    if t.compile and objective_kind(o.kind).has_energy:
+        raise ConfigError(
+            f"train.compile: refused for the explicit-energy head {o.kind!r} (torch.compile "
+            "does not support the double backward it trains with); set train.compile=false"
+        )
 
 
 def _check_sample(s: SampleConfig, d: DataConfig, o: ObjectiveConfig) -> None:

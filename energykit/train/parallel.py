@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
+import torch
+from torch import nn
+
 from energykit._distributed import init_from_env, rank_device
 from energykit.train.device import available_device
 
@@ -61,3 +64,18 @@ def wrap_parallel(trainer: Trainer, custom: bool) -> None:
 
         ids = [trainer.device.index] if trainer.device.type == "cuda" else None
         trainer.wrapped = DistributedDataParallel(trainer.model, device_ids=ids)
+
+
+def compile_backbone(trainer: Trainer) -> nn.Module:
+    """What the loss calls: `trainer.wrapped`, compiled when `train.compile` is set.
+
+    The DDP wrapper (or the FSDP2-sharded model) is compiled, as torch recommends (DDP's
+    bucketing splits the graph, `DDPOptimizer`); `trainer.model` stays the plain module, so
+    optimiser, EMA and checkpoints see its parameter names (no `_orig_mod.` prefix) and a
+    compiled run and an eager run resume each other. Explicit-energy heads are refused by
+    the config (`train.compile`): torch.compile does not support their double backward.
+    """
+    if not trainer.config.train.compile:
+        return trainer.wrapped
+    compiled: nn.Module = torch.compile(trainer.wrapped)  # type: ignore[assignment]
+    return compiled

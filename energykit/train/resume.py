@@ -4,7 +4,8 @@ A resumed run must be the run that was checkpointed: every config key that chang
 training trajectory (seed, batch, EMA decay, accumulation, data, net, objective, optimiser,
 precision, ...) must match the checkpoint's. Only the keys in `TRAJECTORY_FREE` may differ:
 how long to train and how often to log, evaluate and checkpoint, how to sample, the device
-index and where the data lives.
+index, where the data lives, and how the step is run (`train.compile`: the same maths, though
+compiled kernels may round differently; `train.prefetch`: the same draws).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ TRAJECTORY_FREE = frozenset(
         "train.eval_every",
         "train.ckpt_every",
         "train.keep_every",
+        "train.compile",
+        "train.prefetch",
         "data.path",
         "sample.*",
     }

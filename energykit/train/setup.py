@@ -171,3 +171,15 @@ def _inputs(
         kwargs["y"] = torch.full((1,), classes if null else 0, dtype=torch.long, device=device)
         needs += f", y=labels (B,) in [0, {classes}]" if null else ", y=labels (B,)"
     return args, kwargs, needs + " and return a tensor shaped like x"
+
+
+def prefetch_enabled(setting: bool | None, device: torch.device, data: DataSource) -> bool:
+    """Whether `train.prefetch` draws batches ahead on a thread: as set, or (`None`) on CUDA
+    for the built-in data sources. A `Dataset` of the user's own is left out of the default,
+    since its `__getitem__` might draw from torch's global RNG, which the training step uses
+    too (prefetch would then change the draws); `train.prefetch=true` turns it on anyway."""
+    if setting is not None:
+        return setting
+    from energykit.train.own_data import DatasetSource
+
+    return device.type == "cuda" and not isinstance(data, DatasetSource)

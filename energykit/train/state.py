@@ -21,6 +21,7 @@ from energykit.train.checkpoint import (
     save_checkpoint,
 )
 from energykit.train.config import TrainConfig
+from energykit.train.ema import warmup_decay
 from energykit.train.guard import REMEDY, NonFiniteError, kept_note
 from energykit.train.resume import trajectory_differences
 
@@ -66,7 +67,7 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
     """Everything needed to continue exactly: weights, EMA, optimiser, RNGs, step."""
     rng: dict[str, Tensor] = {
         "torch": torch.get_rng_state(),
-        "data": trainer.data_gen.get_state(),
+        "data": trainer.prefetch.generator_state(),  # before a batch drawn ahead
         "noise": trainer.noise_gen.get_state(),
     }
     if trainer.device.type == "cuda":
@@ -90,6 +91,7 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
         "num_classes": trainer.num_classes,
         "model": model_state,
         "ema": ema_state,
+        "ema_counters": trainer.ema.counters(),
         "optimizer": optim_state,
         "rng": rng,
         "rng_ranks": ranks,
@@ -168,7 +170,9 @@ def restore_trainer(trainer: Trainer, path: str | Path) -> None:
         for group in payload["optimizer"]["param_groups"]:
             group["fused"], group["foreach"] = trainer.fused or None, None
         trainer.optimizer.load_state_dict(payload["optimizer"])
+    trainer.ema.load_counters(payload.get("ema_counters") or _old_counters(trainer, payload))
     rng = payload.get("rng_ranks", [payload["rng"]])[trainer.dist.rank]
+    trainer.prefetch.discard()  # a batch drawn ahead from the old state
     torch.set_rng_state(rng["torch"].cpu())
     trainer.data_gen.set_state(rng["data"].cpu())
     trainer.noise_gen.set_state(rng["noise"].cpu())
@@ -176,3 +180,13 @@ def restore_trainer(trainer: Trainer, path: str | Path) -> None:
         torch.cuda.set_rng_state(rng["cuda"].cpu(), trainer.device)
     trainer.step = int(payload["step"])
     trainer.saved_step = trainer.step
+
+
+def _old_counters(trainer: Trainer, payload: dict[str, Any]) -> dict[str, Any]:
+    """EMA counters of a checkpoint written before they were saved: one update per step."""
+    steps = int(payload["step"])
+    ema = trainer.ema
+    weight = 1.0
+    for t in range(steps):
+        weight *= warmup_decay(ema.decay, t, ema.warmup)
+    return {"updates": steps, "initial_weight": weight}

@@ -24,9 +24,10 @@ from energykit.train.config import TrainConfig
 from energykit.train.ema import EMA
 from energykit.train.guard import DivergenceGuard
 from energykit.train.log import progress_bar, write_record
-from energykit.train.parallel import init_devices, wrap_parallel
+from energykit.train.parallel import compile_backbone, init_devices, wrap_parallel
+from energykit.train.prefetch import BatchPrefetcher
 from energykit.train.resume import trim_log
-from energykit.train.setup import check_net_output, resolve_run
+from energykit.train.setup import check_net_output, prefetch_enabled, resolve_run
 from energykit.train.state import (
     build_optimizer,
     restore_trainer,
@@ -34,6 +35,7 @@ from energykit.train.state import (
     save_trainer,
     trainer_state,
 )
+from energykit.train.step import micro_loss, take_step
 
 #: Seeds of rank r are the single-process seeds plus r times this.
 RANK_SEED_STRIDE = 1_000_003
@@ -116,15 +118,24 @@ class Trainer:
 
             evaluate = default_evaluate
         self.evaluate = evaluate
-        self.ema = EMA(self.model, t.ema_decay)
+        self.ema = EMA(self.model, t.ema_decay, warmup=t.ema_warmup)
         self.objective = build_objective(self.config.objective)
         wrap_parallel(self, custom=net is not None)
         self.optimizer = self._build_optimizer()
         # What the objective is called with (the field for EqM, the net for FM), built once.
-        self.target = objective_kind(self.config.objective.kind).loss_target(self.wrapped)
+        kind = objective_kind(self.config.objective.kind)
+        self.target = kind.loss_target(compile_backbone(self))
         self.explicit_energy = bool(getattr(self.target, "has_energy", False))
         offset = RANK_SEED_STRIDE * self.dist.rank
         self.data_gen = torch.Generator().manual_seed(t.seed + offset)
+        #: Draws the batches from `data_gen`, one ahead when `train.prefetch` is on.
+        self.prefetch = BatchPrefetcher(
+            self.data,
+            self.micro_batch,
+            self.data_gen,
+            self.device,
+            enabled=prefetch_enabled(t.prefetch, self.device, self.data),
+        )
         self.noise_gen = torch.Generator(device=self.device).manual_seed(t.seed + 1 + offset)
         self.step = 0
         self.history: list[dict[str, Any]] = []
@@ -229,46 +240,27 @@ class Trainer:
         restore_trainer(self, path)
 
     # -- the loop -------------------------------------------------------------------------
-    def train_step(self) -> dict[str, float]:
-        """One optimiser step over `train.grad_accum` micro-batches; returns the mean loss, and
-        the gradient norm on logged steps (every step when clipping, which computes it anyway).
+    def train_step(self) -> dict[str, Tensor]:
+        """One optimiser step over `train.grad_accum` micro-batches (`energykit.train.step`).
+
+        Returns 0-d tensors on the training device, so a step costs no host-device sync:
+        the mean `loss`, and `grad_norm` on logged steps (every step when clipping, which
+        computes it anyway); `float(stats["loss"])` reads one back. `fit` reads them only on
+        log steps.
 
         A step whose loss or gradients are NaN/inf leaves the weights, the optimiser state and
         the EMA untouched, and so does every step after it; the check runs on the device and
         is read back by `fit` at log, evaluation and checkpoint steps (`NonFiniteError`).
         """
-        cfg = self.config
-        accum = cfg.train.grad_accum
-        self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        total = torch.zeros((), device=self.device)
-        for i in range(accum):
-            with self._no_sync(last=i == accum - 1):
-                loss = self._micro_loss()
-                total += loss.detach()
-                (loss / accum).backward()
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        flag = self.guard.check(self.step + 1, total, grads)
-        if self.dist.active:  # FSDP ranks see gradient shards, DDP ranks their own loss
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-        clip = cfg.optim.grad_clip
-        stats: dict[str, float] = {}
-        if clip is not None:
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-            stats["grad_norm"] = _scalar(norm)
-        elif cfg.train.log_every and (self.step + 1) % cfg.train.log_every == 0:
-            # Only on logged steps: the norm costs a pass over the gradients and a device sync.
-            stats["grad_norm"] = _scalar(torch.nn.utils.get_total_norm(grads))
-        if self.fused:  # no-op on the device when the flag is set (GradScaler's protocol)
-            self.optimizer.found_inf = flag  # type: ignore[attr-defined]
-            self.optimizer.grad_scale = None  # type: ignore[attr-defined]
-            self.optimizer.step()
-            self.ema.update(self.model, skip=flag)
-        elif not self.guard.tripped():  # one host sync, only without a fused optimiser
-            self.optimizer.step()
-            self.ema.update(self.model)
-        self.step += 1
-        return {"loss": float(total) / accum, **stats}
+        return take_step(self, logged=self._logs(self.step + 1))
+
+    def _micro_loss(self) -> Tensor:
+        """The loss of one micro-batch (`energykit.train.step.micro_loss`)."""
+        return micro_loss(self)
+
+    def _logs(self, step: int) -> bool:
+        every = self.config.train.log_every
+        return bool(every) and step % every == 0
 
     def _no_sync(self, last: bool) -> Any:
         """Skip the gradient all-reduce on all but the last micro-batch of a step."""
@@ -278,31 +270,6 @@ class Trainer:
         if last or not self.dist.active:
             return nullcontext()
         return self.wrapped.no_sync()  # type: ignore[operator]
-
-    def _micro_loss(self) -> Tensor:
-        """The loss of one micro-batch (drawn from the data and noise generators)."""
-        cfg = self.config
-        x, y = self.data.batch(self.micro_batch, self.data_gen)
-        x = x.to(self.device)
-        cond: dict[str, Tensor] = {}
-        if self.num_classes is not None and y is not None:
-            y = y.to(self.device)
-            drop = torch.rand(y.shape, generator=self.noise_gen, device=self.device)
-            y = torch.where(drop < cfg.data.label_dropout, torch.full_like(y, self.num_classes), y)
-            cond["y"] = y
-        autocast = (
-            torch.autocast(self.device.type, dtype=torch.bfloat16)
-            if cfg.train.bf16
-            else nullcontext()
-        )
-        with autocast:
-            out = self.objective(self.target, x, generator=self.noise_gen, **cond)
-        loss = out.loss.float()
-        if self.dist.active and self.explicit_energy:
-            # Parameters that do not reach grad_x E (e.g. the last bias) get no gradient and
-            # DDP would wait for them forever; a zero-weighted term lets them take part.
-            loss = loss + 0.0 * sum(p.sum() for p in self.model.parameters())
-        return loss
 
     def fit(self, until: int | None = None) -> list[dict[str, Any]]:
         """Train up to step `until` (default `train.steps`); returns the log records.
@@ -349,24 +316,34 @@ class Trainer:
         return (self.out / "log.jsonl").open("a")
 
     def _loop(self, until: int, log: Any, bar: Any) -> None:
-        """Steps up to `until`, each followed by its logging, evaluation and checkpoints."""
+        """Steps up to `until`, each followed by its logging, evaluation and checkpoints.
+
+        The loss is averaged on the device; it is read back (with the gradient norm and the
+        running average the progress bar shows) only on log steps.
+        """
         start, start_step = time.perf_counter(), self.step
-        running = None
+        running: Tensor | None = None
         while self.step < until:
             stats = self.train_step()
-            running = stats["loss"] if running is None else 0.98 * running + 0.02 * stats["loss"]
-            elapsed = time.perf_counter() - start
-            rate = (self.step - start_step) / max(elapsed, 1e-9)
+            loss = stats["loss"]
+            running = loss.clone() if running is None else running.mul_(0.98).add_(loss, alpha=0.02)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{running:.4f}", refresh=False)
-            self._after_step({**stats, "it_per_s": rate, "elapsed_s": elapsed}, log)
+            record = None
+            if self._logs(self.step):
+                elapsed = time.perf_counter() - start
+                rate = (self.step - start_step) / max(elapsed, 1e-9)
+                values = {k: _scalar(v) for k, v in stats.items()}
+                record = {"step": self.step, **values, "it_per_s": rate, "elapsed_s": elapsed}
+                if bar is not None:
+                    bar.set_postfix(loss=f"{_scalar(running):.4f}", refresh=False)
+            self._after_step(record, log)
 
-    def _after_step(self, stats: dict[str, float], log: Any) -> None:
-        """Log, evaluate and checkpoint at the steps their cadences name."""
+    def _after_step(self, record: dict[str, Any] | None, log: Any) -> None:
+        """Log (`record`, on log steps), evaluate and checkpoint at the steps their cadences
+        name."""
         t = self.config.train
-        if t.log_every and self.step % t.log_every == 0:
-            record = {"step": self.step, **stats}
+        if record is not None:
             self.history.append(record)
             if log is not None:
                 write_record(log, record)

@@ -323,27 +323,71 @@ def test_resume_with_fewer_steps_than_the_checkpoint_is_refused(tmp_path, capsys
 
 
 class _CountReads(TorchDispatchMode):
-    """Counts device-to-host reads of a scalar (`.item()`, `float(t)`, `bool(t)`)."""
+    """Counts device-to-host reads of tensor values: `.item()`, `float(t)`, `bool(t)`
+    (`_local_scalar_dense`), data-dependent shapes (`nonzero`), `is_nonzero`, `equal`, and
+    `.tolist()` / `.item()` called directly."""
+
+    SYNCING = {
+        torch.ops.aten._local_scalar_dense.default,
+        torch.ops.aten.nonzero.default,
+        torch.ops.aten.is_nonzero.default,
+        torch.ops.aten.equal.default,
+    }
 
     def __init__(self) -> None:
         super().__init__()
         self.reads = 0
+        self.seen: list[str] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        if func is torch.ops.aten._local_scalar_dense.default:
+        if func in self.SYNCING:
             self.reads += 1
+            self.seen.append(str(func))
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("optim", ["adamw", "sgd"])
-def test_the_guard_adds_no_host_read_to_a_step(optim):
-    """A step that neither logs nor checkpoints reads back two scalars on the CPU: the loss
-    for the progress bar (a later issue removes it) and the losses' finiteness check of the
-    data (made only for CPU tensors, where it stalls nothing). The guard, the fused
-    optimiser's `found_inf` and the EMA skip add none: they stay on the device."""
-    cfg = load_config(None, [*TINY, "train.log_every=0", f"optim.name={optim}"])
+@pytest.fixture
+def count_reads(monkeypatch):
+    """A `_CountReads` that also counts `Tensor.tolist` / `Tensor.item` calls."""
+    counter = _CountReads()
+    for name in ("tolist", "item"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _original=original, _name=name, **k):  # type: ignore[no-untyped-def]
+            counter.reads += 1
+            counter.seen.append(_name)
+            return _original(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return counter
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["optim.name=adamw"],
+        ["optim.name=sgd"],
+        ["optim.grad_clip=1.0", "train.grad_accum=2"],
+        ["data.name=digits", "data.class_conditional=true", "train.ema_warmup=true"],
+    ],
+)
+def test_a_training_step_reads_nothing_back_to_the_host(extra, count_reads):
+    """A step that neither logs nor checkpoints reads no tensor value back to the host: the
+    loss stays on the device, the guard's flag, the fused optimiser's `found_inf` and the EMA
+    skip are device tensors, clipping keeps its norm on the device, and the losses' data check
+    is skipped for the Trainer's own (already validated) data."""
+    cfg = load_config(None, [*TINY, "train.log_every=0", *extra])
     trainer = Trainer(cfg, progress=False)
     trainer.train_step()  # the optimiser's state is created on the first step
-    with _CountReads() as counter:
+    with count_reads:
         trainer.train_step()
-    assert counter.reads == 2
+    assert count_reads.reads == 0, count_reads.seen
+
+
+def test_the_losses_still_check_a_users_data():
+    """The Trainer's skip of the data check does not leak into user calls of the losses."""
+    trainer = Trainer(load_config(None, [*TINY, "train.log_every=0"]), progress=False)
+    trainer.train_step()
+    x = torch.full((4, 2), float("nan"))
+    with pytest.raises(ValueError, match="x"):
+        trainer.objective(trainer.target, x)

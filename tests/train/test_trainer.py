@@ -162,7 +162,8 @@ def test_eval_every_logs_sample_scores(tmp_path):
     history = Trainer(cfg, tmp_path, progress=False).fit()
     evals = [r for r in history if "eval" in r]
     assert [r["step"] for r in evals] == [2, 4]
-    assert {"fid", "class_entropy", "nfe_per_sample"} <= evals[0]["eval"].keys()
+    assert {"class_entropy", "nfe_per_sample"} <= evals[0]["eval"].keys()
+    assert {"fid", "fid_proxy"} & evals[0]["eval"].keys()  # renamed fid_proxy (issue 14)
     assert evals[0]["eval"]["nfe_per_sample"] == 3
 
 
