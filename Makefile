@@ -1,9 +1,9 @@
 # energykit: every target does its own set-up from a fresh clone.
 #   make test   venv + install + ruff + mypy + pytest + strict docs build (what CI runs)
-#   make smoke  the ImageNet-256 pipeline, tiny, on CPU (~40 s): latents, torchrun, sampling, FID
-#   make demo   venv + install + EqM vs flow matching on 8x8 digits (~5 min CPU), runs/demo/report.md
-#   make tasks  denoising, OOD, composition, inpainting on digits and MNIST-5k (~10 min on 2 cores)
-#   make study  the small-scale study behind docs/study.md (about an hour on 2 cores)
+#   make smoke  the ImageNet-256 pipeline, tiny, on CPU (~25 s): latents, torchrun, sampling, FID
+#   make demo   venv + install + EqM vs flow matching on 8x8 digits (2-4 min CPU), runs/demo/report.md
+#   make tasks  denoising, OOD, composition, inpainting on digits and MNIST-5k (~8 min on 2 cores)
+#   make study  the small-scale study behind docs/study.md (about 75 min on 2 cores)
 PYTHON ?= python3
 VENV ?= .venv
 # GPU users: make test TORCH_SPEC="torch==2.13.0 --index-url <your CUDA index>"

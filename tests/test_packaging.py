@@ -52,3 +52,15 @@ def test_no_install_hint_names_the_other_project():
         if _WRONG_HINT.search(line)
     ]
     assert not wrong, "\n".join(wrong)
+
+
+def test_citation_and_licence_match_pyproject():
+    yaml = pytest.importorskip("yaml")
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    project = _project()
+    assert str(citation["version"]) == project["version"]
+    assert citation["license"] == project["license"] == "Apache-2.0"
+    (paper,) = citation["references"]
+    assert paper["url"] == "https://arxiv.org/abs/2510.02300"
+    licence = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in licence and "Version 2.0, January 2004" in licence
