@@ -13,10 +13,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 from torch import Tensor, nn
@@ -185,8 +186,13 @@ def load_trained(
     *,
     net: nn.Module | None = None,
     device: str | torch.device = "cpu",
+    weights: Literal["ema", "raw"] = "ema",
 ) -> TrainedModel:
-    """Rebuild the EMA model stored in a `Trainer` checkpoint.
+    """Rebuild the EMA model (or the raw trained weights) stored in a `Trainer` checkpoint.
+
+    Loading an EMA whose initial copy still weighs more than 1/2 (a short run without
+    `train.ema_warmup`: $d^T > 1/2$, e.g. 400 steps at $d = 0.999$) warns once: its samples
+    come mostly from the random initialisation; use `weights="raw"` or the warm-up.
 
     Args:
         path: The checkpoint (`last.pt`, `step_*.pt`).
@@ -196,6 +202,8 @@ def load_trained(
             weights only).
         device: Where the checkpoint's tensors are read to (the module itself is built on
             the CPU; `energykit sample` moves it to its device).
+        weights: `"ema"` (the moving average, used for sampling) or `"raw"` (the trained
+            weights of the last step).
 
     Raises:
         FileNotFoundError, UnreadableFileError, CorruptCheckpointError: see `load_checkpoint`.
@@ -204,16 +212,21 @@ def load_trained(
             the weights do not fit `net` (names and shapes).
         TypeError: `net` is not an `nn.Module`.
     """
+    key = {"ema": "ema", "raw": "model"}.get(weights)
+    if key is None:
+        raise ValueError(f"load_trained weights: expected 'ema' or 'raw', got {weights!r}")
     payload = load_checkpoint(path, device if map_location is None else map_location)
     where = f"checkpoint {str(path)!r}"
-    check_trainer_payload(payload, where, ("config", "step", "shape", "num_classes", "ema"))
+    check_trainer_payload(payload, where, ("config", "step", "shape", "num_classes", key))
     cfg = TrainConfig.from_dict(payload["config"])
-    bad = nonfinite_entries(payload["ema"])
+    bad = nonfinite_entries(payload[key])
     if bad:
         raise ValueError(
-            f"{where}: the EMA weights hold NaN/inf ({', '.join(bad[:5])}); load an earlier "
-            "checkpoint"
+            f"{where}: the {weights} weights hold NaN/inf ({', '.join(bad[:5])}); load an "
+            "earlier checkpoint"
         )
+    if weights == "ema":
+        _warn_if_fresh_ema(payload, cfg, where)
     shape = tuple(payload["shape"])
     classes = payload["num_classes"]
     if net is None:
@@ -226,9 +239,33 @@ def load_trained(
         net = build_net(cfg.net, cfg.objective, shape, classes)
     elif not isinstance(net, nn.Module):
         raise TypeError(f"load_trained net: expected a torch.nn.Module, got {type(net).__name__}")
-    check_weights_fit(net, payload["ema"], where)
-    net.load_state_dict(payload["ema"])
+    check_weights_fit(net, payload[key], where)
+    net.load_state_dict(payload[key])
     return TrainedModel(net.eval(), cfg.objective.kind, shape, classes, cfg, int(payload["step"]))
+
+
+#: Above this weight of its initial copy an EMA is reported as mostly untrained.
+FRESH_EMA_WEIGHT = 0.5
+
+
+def _warn_if_fresh_ema(payload: dict[str, Any], cfg: TrainConfig, where: str) -> None:
+    """Warn when the EMA's initial copy weighs more than `FRESH_EMA_WEIGHT` ($\\prod_t d_t$,
+    recorded by the Trainer; $d^{step}$ for files written before it was)."""
+    counters = payload.get("ema_counters")
+    step = int(payload["step"])
+    weight = (
+        float(counters["initial_weight"])
+        if isinstance(counters, dict)
+        else cfg.train.ema_decay**step
+    )
+    if weight > FRESH_EMA_WEIGHT:
+        warnings.warn(
+            f"{where}: the EMA after {step} steps still weighs its initial (random) weights "
+            f"{weight:.2f}, so its samples are mostly noise; train longer, use "
+            "train.ema_warmup=true, or sample the raw weights (--weights raw)",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def check_trainer_payload(payload: dict[str, Any], where: str, keys: tuple[str, ...]) -> None:

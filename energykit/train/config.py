@@ -222,9 +222,11 @@ class TrainConfig:
         """A plain nested dict (tuples become lists), the inverse of `from_dict`, holding only
         the keys that apply: a `custom` net is `{kind, class_name}`, `custom` data is
         `{name, source, class_conditional, label_dropout, num_classes}`, and built-in ones
-        omit those record-only keys."""
+        omit those record-only keys; a built-in net records only its own kind's keys
+        (`_NET_KEYS`: no DiT preset for an MLP). `from_dict` reads the old, complete files."""
         out = plain(dataclasses.asdict(self))
         out["net"] = _applicable(out["net"], self.net.kind == CUSTOM, _CUSTOM_NET_KEYS)
+        out["net"] = _net_keys(out["net"], self.net.kind)
         out["data"] = _applicable(out["data"], self.data.name == CUSTOM, _CUSTOM_DATA_KEYS)
         return out
 
@@ -237,6 +239,28 @@ class TrainConfig:
 #: The keys written for a network / data of the user's own; the others are for built-ins only.
 _CUSTOM_NET_KEYS = ("kind", "class_name")
 _CUSTOM_DATA_KEYS = ("name", "source", "class_conditional", "label_dropout", "num_classes")
+
+
+#: The `net` keys each built-in backbone uses (`energykit.train.build.build_net`).
+_NET_KEYS = {
+    "mlp": ("kind", "width", "depth", "time_dim", "activation", "skip"),
+    "unet": ("kind", "channels", "time_dim"),
+    "dit": (
+        "kind",
+        "preset",
+        "learn_sigma",
+        "grad_checkpointing",
+        "dit_depth",
+        "dit_width",
+        "dit_heads",
+    ),
+}
+
+
+def _net_keys(section: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The `net` section with the keys of backbone `kind` only (all, for an unknown kind)."""
+    keys = _NET_KEYS.get(kind)
+    return section if keys is None else {k: v for k, v in section.items() if k in keys}
 
 
 def _applicable(section: dict[str, Any], custom: bool, keys: tuple[str, ...]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
@@ -327,7 +328,7 @@ class _CountReads(TorchDispatchMode):
     (`_local_scalar_dense`), data-dependent shapes (`nonzero`), `is_nonzero`, `equal`, and
     `.tolist()` / `.item()` called directly."""
 
-    SYNCING = {
+    SYNCING: ClassVar[set[object]] = {
         torch.ops.aten._local_scalar_dense.default,
         torch.ops.aten.nonzero.default,
         torch.ops.aten.is_nonzero.default,

@@ -36,6 +36,13 @@ def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
         ["objective.kind=eqm"],
         ["objective.kind=eqm-dot"],
         ["objective.kind=fm", "sample.sampler=euler"],
+        ["train.prefetch=true", "train.ema_warmup=true"],
+        [
+            "data.name=digits",
+            "data.class_conditional=true",
+            "train.prefetch=true",
+            "train.grad_accum=2",
+        ],
         ["objective.kind=eqm", "data.class_conditional=true", "optim.grad_clip=1.0"],
         ["objective.kind=eqm", "data.name=moons"],
     ],
