@@ -105,6 +105,12 @@ def _add_sample(sub: Any) -> None:
         const=True,
         help="torch.compile the network for sampling (descent)",
     )
+    s.add_argument(
+        "--weights",
+        choices=["ema", "raw"],
+        default="ema",
+        help="sample the EMA weights or the raw trained weights of the last step",
+    )
     s.add_argument("--vae", help="decode latents with this AutoencoderKL (folder or cached id)")
     s.add_argument("--png-dir", help="also write every image as a PNG here")
     s.add_argument(

@@ -35,6 +35,8 @@ SAMPLE_FLAGS = (
 def cmd_sample(args: argparse.Namespace) -> int:
     """Draw samples from a checkpoint (ours, or the reference release's with `--reference`)
     into a file, sharded under torchrun."""
+    if args.reference is not None and args.weights != "ema":
+        raise ConfigError("--weights: only for energykit checkpoints (not with --reference)")
     if args.reference is None and (args.preset is not None or args.num_heads is not None):
         flag = "--preset" if args.preset is not None else "--num-heads"
         raise ConfigError(f"{flag}: only for reference checkpoints (with --reference)")
@@ -43,7 +45,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         check_folder(args.png_dir, "--png-dir", "a folder for the PNG files")
     device, dist = device_and_rank(args.device)
     model = (
-        load_trained(args.checkpoint, device=device)
+        load_trained(args.checkpoint, device=device, weights=args.weights)
         if args.reference is None
         else reference_model(args.checkpoint, args.reference, args.preset, args.num_heads)
     )
