@@ -219,14 +219,7 @@ def load_trained(
     where = f"checkpoint {str(path)!r}"
     check_trainer_payload(payload, where, ("config", "step", "shape", "num_classes", key))
     cfg = TrainConfig.from_dict(payload["config"])
-    bad = nonfinite_entries(payload[key])
-    if bad:
-        raise ValueError(
-            f"{where}: the {weights} weights hold NaN/inf ({', '.join(bad[:5])}); load an "
-            "earlier checkpoint"
-        )
-    if weights == "ema":
-        _warn_if_fresh_ema(payload, cfg, where)
+    _check_weights(payload, cfg, weights, key, where)
     shape = tuple(payload["shape"])
     classes = payload["num_classes"]
     if net is None:
@@ -248,6 +241,20 @@ def load_trained(
 FRESH_EMA_WEIGHT = 0.5
 
 
+def _check_weights(
+    payload: dict[str, Any], cfg: TrainConfig, weights: str, key: str, where: str
+) -> None:
+    """Refuse non-finite weights; warn about an EMA that is still mostly its initial copy."""
+    bad = nonfinite_entries(payload[key])
+    if bad:
+        raise ValueError(
+            f"{where}: the {weights} weights hold NaN/inf ({', '.join(bad[:5])}); load an "
+            "earlier checkpoint"
+        )
+    if weights == "ema":
+        _warn_if_fresh_ema(payload, cfg, where)
+
+
 def _warn_if_fresh_ema(payload: dict[str, Any], cfg: TrainConfig, where: str) -> None:
     """Warn when the EMA's initial copy weighs more than `FRESH_EMA_WEIGHT` ($\\prod_t d_t$,
     recorded by the Trainer; $d^{step}$ for files written before it was)."""
@@ -264,7 +271,7 @@ def _warn_if_fresh_ema(payload: dict[str, Any], cfg: TrainConfig, where: str) ->
             f"{weight:.2f}, so its samples are mostly noise; train longer, use "
             "train.ema_warmup=true, or sample the raw weights (--weights raw)",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
