@@ -28,9 +28,12 @@ def test_train_sample_evaluate_plot(tmp_path, capsys):
     x2, meta2 = load_samples(npz)
     assert x2.shape == (16, 1, 8, 8) and meta2["nfe_total"] == 16  # all stop after one look
     capsys.readouterr()
-    assert main(["evaluate", str(samples), "--json", str(tmp_path / "m.json")]) == 0
+    assert main(["evaluate", str(samples), "--json", "-"]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert {"fid", "class_entropy", "sw", "mmd"} <= metrics.keys()
+    assert {"fid_proxy", "class_entropy", "sw", "mmd", "escaped"} <= metrics.keys()
+    assert "fid" not in metrics  # the proxy is never called FID
+    assert main(["evaluate", str(samples), "--json", str(tmp_path / "m.json")]) == 0
+    assert "| fid_proxy " in capsys.readouterr().out  # the table still prints
     assert json.loads((tmp_path / "m.json").read_text()) == metrics
     assert main(["evaluate", str(samples), "--ref", str(npz)]) == 0
     assert main(["plot", str(samples), "--out", str(tmp_path / "grid.png")]) == 0

@@ -7,6 +7,7 @@ from typing import Any, NoReturn
 
 from energykit.cli._common import FINITE, NONNEG, NONNEG_INT, POSITIVE, POSITIVE_INT, one_line
 from energykit.cli.evaluate import EVALUATE_DATA
+from energykit.cli.sample import SAMPLE_FLAGS
 from energykit.sampling import ODE_METHODS
 
 DEBUG_HELP = "on an error, also print the traceback (or set ENERGYKIT_DEBUG=1)"
@@ -20,18 +21,50 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """`--help` shows each option's default, except unset (`None`) and off switches."""
+    """`--help` shows every option's default: its value, `off` for a switch, `unset` for an
+    option left unset (`None`); options whose help already says `(default ...)` and required
+    ones are left as they are."""
+
+    #: What `(default: ...)` says for an option left unset.
+    unset = "unset"
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False, [], argparse.SUPPRESS):
+        text = action.help or ""
+        if not action.option_strings or action.required or "(default" in text:
             return action.help
-        return super()._get_help_string(action)
+        if isinstance(action, argparse._HelpAction):
+            return action.help
+        return f"{text} (default: {self._default(action)})"
+
+    def _default(self, action: argparse.Action) -> str:
+        """The default of `action` as `--help` shows it (a `%`-template argparse fills)."""
+        if action.default is None:
+            return self.unset
+        if action.nargs == 0 and action.default in (False, argparse.SUPPRESS):
+            return "off"  # a switch that is not given
+        return "%(default)s"
 
 
-def _command(sub: Any, name: str, text: str, description: str | None = None) -> Any:
+class _RecipeFormatter(_Formatter):
+    """`--help` of `energykit sample`: its unset sampler options (`SAMPLE_FLAGS`) take the
+    checkpoint recipe's value."""
+
+    def _default(self, action: argparse.Action) -> str:
+        if action.default is None and action.dest in SAMPLE_FLAGS:
+            return "the recipe's"
+        return super()._default(action)
+
+
+def _command(
+    sub: Any,
+    name: str,
+    text: str,
+    description: str | None = None,
+    formatter: type[_Formatter] = _Formatter,
+) -> Any:
     """A subcommand parser with defaults in `--help` and its own `--debug` switch."""
     parser = sub.add_parser(
-        name, help=text, description=description or text, formatter_class=_Formatter
+        name, help=text, description=description or text, formatter_class=formatter
     )
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     parser.set_defaults(parser=parser)
@@ -75,6 +108,7 @@ def _add_sample(sub: Any) -> None:
         "draw samples from a checkpoint",
         "Draw samples from a checkpoint. Options left unset take the value of the "
         "checkpoint recipe's `sample` section.",
+        _RecipeFormatter,
     )
     s.add_argument("checkpoint", help="checkpoint written by `energykit train`")
     s.add_argument("--out", required=True, help="samples file (.pt or .npz)")
@@ -83,7 +117,9 @@ def _add_sample(sub: Any) -> None:
         help="EqM: a descent optimiser (gd, nag, adam, any torch.optim name); FM: an ODE "
         f"method ({', '.join(ODE_METHODS)})",
     )
-    s.add_argument("--lr", type=POSITIVE, help="descent step (recipe default 0.425 / steps)")
+    s.add_argument(
+        "--lr", type=POSITIVE, help="descent step (an unset lr in the recipe is 0.425 / steps)"
+    )
     s.add_argument("--lr-scale", type=POSITIVE, help="multiply the step size")
     s.add_argument("--momentum", type=NONNEG, help="NAG-GD look-ahead mu")
     s.add_argument("--steps", type=POSITIVE_INT, help="step budget / ODE steps")
@@ -113,6 +149,14 @@ def _add_sample(sub: Any) -> None:
     )
     s.add_argument("--vae", help="decode latents with this AutoencoderKL (folder or cached id)")
     s.add_argument("--png-dir", help="also write every image as a PNG here")
+    _add_reference_options(s)
+    s.add_argument("--device", default="cpu", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
+    _add_progress_options(s)
+    s.set_defaults(fn="cmd_sample")
+
+
+def _add_reference_options(s: argparse.ArgumentParser) -> None:
+    """`energykit sample`'s options for checkpoints of the reference EqM release."""
     s.add_argument(
         "--reference",
         choices=["none", "dot", "l2"],
@@ -122,9 +166,24 @@ def _add_sample(sub: Any) -> None:
     s.add_argument(
         "--num-heads", type=POSITIVE_INT, help="reference attention heads (without --preset)"
     )
-    s.add_argument("--device", default="cpu", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
-    s.set_defaults(fn="cmd_sample")
+
+
+def _add_progress_options(s: argparse.ArgumentParser) -> None:
+    """`energykit sample --progress / --no-progress` (`args.progress`: True, False or None)."""
+    s.add_argument(
+        "--progress",
+        action="store_const",
+        const=True,
+        help="a per-step progress bar (needs tqdm) (default: when stderr is a terminal and "
+        "tqdm is installed)",
+    )
+    s.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_const",
+        const=False,
+        help="no progress bar and no per-batch lines (default: off)",
+    )
 
 
 def _add_latents(sub: Any) -> None:
@@ -162,7 +221,17 @@ def _add_refbatch(sub: Any) -> None:
 
 
 def _add_evaluate(sub: Any) -> None:
-    e = _command(sub, "evaluate", "score samples against a dataset or a reference")
+    e = _command(
+        sub,
+        "evaluate",
+        "score samples against a dataset or a reference",
+        "Score samples and print a table: each metric, its value, whether lower or higher "
+        "is better, the set it was measured against (dataset and split, or the --ref file, "
+        "and its size) and what it is. Against a dataset: images get fid_proxy (a "
+        "classifier-feature Frechet distance, not Inception FID), class_entropy, sw, mmd and "
+        "escaped against the train split; 2-D toys get mmd, sw, energy (and hit_rate, "
+        "modes_covered) against a held-out draw. See docs/evaluate.md.",
+    )
     e.add_argument("samples", help="samples file (.pt or .npz) written by `energykit sample`")
     against = e.add_mutually_exclusive_group()
     against.add_argument(
@@ -171,7 +240,12 @@ def _add_evaluate(sub: Any) -> None:
         help="dataset name (default: the one the samples came from)",
     )
     against.add_argument("--ref", help="reference samples file instead of a dataset")
-    e.add_argument("--json", help="also write the metrics here")
+    e.add_argument(
+        "--json",
+        metavar="FILE",
+        help="write the metrics as JSON to FILE (the table still prints), or with '-' print "
+        "the JSON instead of the table",
+    )
     e.add_argument(
         "--inception",
         help="FID / precision / recall with this TorchScript feature network "

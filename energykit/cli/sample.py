@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -62,7 +63,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         dist=dist,
         decode=_decoder(args.vae, device),
         png_dir=args.png_dir,
-        progress=not args.no_progress,
+        progress=args.progress is not False,
+        step_progress=step_bars(args.progress),
     )
     if summary is not None:
         extra = f", steps mean {summary['steps_mean']:.1f}" if "steps_mean" in summary else ""
@@ -71,6 +73,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
             f"{extra}, {summary['seconds']:.1f}s)"
         )
     return 0
+
+
+def step_bars(flag: bool | None) -> bool:
+    """Whether to show a bar over the descent steps: `--progress` (`True`, needs tqdm),
+    `--no-progress` (`False`), or by default when tqdm is installed and stderr is a terminal."""
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        if flag:
+            raise ConfigError("--progress: needs tqdm (pip install tqdm)") from None
+        return False
+    return sys.stderr.isatty() if flag is None else flag
 
 
 def _decoder(vae: str | None, device: torch.device) -> Callable[[torch.Tensor], Any] | None:

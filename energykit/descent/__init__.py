@@ -1,6 +1,7 @@
 """Sampling by optimisation: the Descender, its results, NAG-GD, optimiser lookup, and the
 paper's sampler defaults (step budget, NAG-GD look-ahead, the default descender)."""
 
+from energykit.descent._progress import Progress, ProgressFactory, tqdm_progress
 from energykit.descent.defaults import (
     DEFAULT_STEP_BUDGET,
     PAPER_LR,
@@ -24,8 +25,11 @@ __all__ = [
     "DescentResult",
     "DescentState",
     "DescentStep",
+    "Progress",
+    "ProgressFactory",
     "available_optimizers",
     "default_lr",
     "paper_descender",
     "resolve_optimizer",
+    "tqdm_progress",
 ]

@@ -43,6 +43,7 @@ from energykit.descent._inputs import (
     check_nonfinite,
     check_x0,
 )
+from energykit.descent._progress import Progress, StepBar, check_progress
 from energykit.descent._stepping import OptimizerStep
 from energykit.descent.resolve import (
     OptimizerSpec,
@@ -81,12 +82,22 @@ class Descender:
             each step, as stopped ones are, so per-element optimisers (SGD, NAG-GD, Adam,
             RMSprop) give the other rows bit-identical results to a run without the bad
             rows; optimisers that mix rows (LBFGS) see the zeros.
+        check_every: Steps between read-backs of what the descent tracks on the device
+            (default 16; 1 on the CPU when rows can stop).
+        progress: A progress bar over the steps of `run`: `False` (default), `True` (a tqdm
+            bar; needs tqdm), or a tqdm-like factory called as `factory(total=steps)` that
+            returns a bar with `update(n)`, `set_postfix(**values)` and `close()`, e.g.
+            `functools.partial(tqdm.tqdm, desc="sampling", leave=False)`. The bar advances
+            from the host's step counter and shows the rows stopped and failed at read-backs
+            only, so it adds no host read. `step` (manual loops) shows no bar.
         **optimizer_kwargs: Passed to the optimiser, e.g. `momentum=0.3` for `"nag"`.
 
     Raises:
         TypeError: `field` is not an `EnergyField`; `optimizer` is neither an `Optimizer`
             class, a factory nor a name; an `optimizer_kwargs` key (or `lr`) the optimiser
-            does not accept; `record` is not a bool; `callback` is not callable.
+            does not accept; `record` is not a bool; `callback` is not callable;
+            `progress` is neither a bool nor callable.
+        ImportError: `progress=True` and tqdm is not installed.
         ValueError: an unknown optimiser name; `lr < 0`, `steps < 1`, `g_min <= 0`,
             `check_every < 1`, or non-finite numbers; an unknown `nonfinite` mode.
 
@@ -109,6 +120,7 @@ class Descender:
         callback: Callable[[DescentStep], None] | None = None,
         nonfinite: NonFinite = "raise",
         check_every: int | None = None,
+        progress: Progress = False,
         **optimizer_kwargs: Any,
     ) -> None:
         if not isinstance(field, EnergyField):
@@ -126,6 +138,7 @@ class Descender:
         self.check_every = (
             None if check_every is None else check_int("check_every", check_every, minimum=1)
         )
+        self.progress = check_progress(progress)
         self.optimizer_kwargs = optimizer_kwargs
         # The loop is one; what a step evaluates and how it accounts is chosen here, once.
         self._evaluation = evaluation_for(field, self.g_min, self.nonfinite)
@@ -223,8 +236,17 @@ class Descender:
         state = self.start(x0, **cond)
         # With a callback every step is reported (`step`); without, no record is built.
         advance = self._advance if self.callback is None else self.step
-        while not state.done:
-            advance(state)
+        if self.progress is False:
+            while not state.done:
+                advance(state)
+        else:
+            bar = StepBar(self.progress, self.steps, isinstance(self._evaluation, ActiveRows))
+            try:
+                while not state.done:
+                    advance(state)
+                    bar.advance(state)
+            finally:
+                bar.close()
         self._evaluation.settle(state)
         return state.result()
 

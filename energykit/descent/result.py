@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from energykit._repr import count_text, mean_text, tensor_text
+
 
 @dataclass(frozen=True)
 class DescentResult:
@@ -53,6 +55,15 @@ class DescentResult:
         """Number of samples frozen on a non-finite value (`nonfinite="freeze"`)."""
         return int(self.failed.sum())
 
+    def __repr__(self) -> str:
+        """Shapes and summary numbers, not the tensors (reads them back to the host)."""
+        return (
+            f"DescentResult(x={tensor_text(self.x)}, steps {mean_text(self.steps)}, "
+            f"nfe_total={self.nfe_total}, grad_norm {mean_text(self.grad_norm)}, "
+            f"converged={count_text(self.converged)}, failed={count_text(self.failed)}, "
+            f"trajectory={tensor_text(self.trajectory)})"
+        )
+
 
 @dataclass(frozen=True)
 class DescentStep:
@@ -79,3 +90,11 @@ class DescentStep:
     def __post_init__(self) -> None:
         if self.failed is None:
             object.__setattr__(self, "failed", torch.zeros_like(self.converged))
+
+    def __repr__(self) -> str:
+        """Shapes and row counts, not the tensors (reads them back to the host)."""
+        return (
+            f"DescentStep(step={self.step}, x={tensor_text(self.x)}, "
+            f"grad_norm {mean_text(self.grad_norm)}, active={count_text(self.active)}, "
+            f"converged={count_text(self.converged)}, failed={count_text(self.failed)})"
+        )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from energykit._checks import batch_norm
+from energykit._repr import mean_text, tensor_text
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,15 @@ class LossOutput:
     t: Tensor
     prediction_norm: Tensor
     target_norm: Tensor
+
+    def __repr__(self) -> str:
+        """The loss and summary numbers, not the tensors (reads them back to the host)."""
+        return (
+            f"LossOutput(loss={float(self.loss.detach()):.6g}, "
+            f"per_sample={tensor_text(self.per_sample)}, t {mean_text(self.t)}, "
+            f"prediction_norm {mean_text(self.prediction_norm)}, "
+            f"target_norm {mean_text(self.target_norm)})"
+        )
 
     @classmethod
     def regression(cls, pred: Tensor, target: Tensor, t: Tensor) -> LossOutput:

@@ -44,6 +44,7 @@ from torch import Tensor
 from energykit._distributed import DistInfo, barrier
 from energykit._io import atomic_save, atomic_savez, load_npz, load_torch
 from energykit._shards import ShardFiles, ShardPlan
+from energykit.descent import Progress, tqdm_progress
 from energykit.sampling.config import SampleConfig
 from energykit.sampling.generate import Sampleable, generate
 
@@ -185,6 +186,7 @@ def sample_to_file(
     decode: Callable[[Tensor], Tensor] | None = None,
     png_dir: str | Path | None = None,
     progress: bool = True,
+    step_progress: bool = False,
 ) -> dict[str, Any] | None:
     """Draw `cfg.n` samples, sharded over ranks, and write them to `out` (see the module doc).
 
@@ -199,6 +201,7 @@ def sample_to_file(
             then an ADM `.npz`.
         png_dir: Also write every image as a PNG here (decoded or image-shaped samples).
         progress: Print a line per batch to stderr.
+        step_progress: Show a tqdm bar over each batch's descent steps (rank 0; needs tqdm).
 
     Returns:
         On rank 0 a summary (`n`, `nfe_mean`, `seconds`, `steps_mean`, `out`,
@@ -211,7 +214,8 @@ def sample_to_file(
     out = _check_out(out, decode)
     plan = _parts_plan(out, model, cfg, decode is not None, dist)
     plan.guard()
-    _draw_batches(model, plan, cfg, device, decode, png_dir, progress)
+    bars = step_progress and dist.rank == 0
+    _draw_batches(model, plan, cfg, device, decode, png_dir, (progress, bars))
     records = plan.join(lambda j: load_torch(_part(plan.folder, j), what="sample batch"))
     if records is None:
         return None
@@ -227,12 +231,16 @@ def _draw_batches(
     device: str | torch.device,
     decode: Callable[[Tensor], Tensor] | None,
     png_dir: str | Path | None,
-    progress: bool,
+    progress: tuple[bool, bool],
 ) -> None:
-    """This rank's unfinished batches into the parts folder, one atomic file each."""
+    """This rank's unfinished batches into the parts folder, one atomic file each; `progress`
+    says whether to print a line per batch and whether to show a bar over its steps."""
     sampled = model.sampleable().to(device)
+    lines, bars = progress
     for j in plan.pending():
-        record = _draw_batch(sampled, model, cfg, j, device, decode)
+        what = f"sample batch {j + 1}/{plan.n_shards}"
+        bar = tqdm_progress("step_progress", desc=what, leave=False) if bars else False
+        record = _draw_batch(sampled, model, cfg, j, device, decode, bar)
         if png_dir is not None:
             images = record.get("images")
             start = j * cfg.batch
@@ -240,9 +248,9 @@ def _draw_batches(
                 to_uint8_images(record["x"]) if images is None else images, Path(png_dir), start
             )
         plan.commit(functools.partial(atomic_save, record, _part(plan.folder, j)))
-        if progress:
+        if lines:
             size = min(cfg.batch, cfg.n - j * cfg.batch)
-            print(f"sample: batch {j + 1}/{plan.n_shards} ({size} samples)", file=sys.stderr)
+            print(f"{what} done ({size} samples)", file=sys.stderr)
 
 
 def _check_out(out: str | Path, decode: Callable[[Tensor], Tensor] | None) -> Path:
@@ -262,9 +270,10 @@ def _draw_batch(
     j: int,
     device: str | torch.device,
     decode: Callable[[Tensor], Tensor] | None,
+    progress: Progress = False,
 ) -> dict[str, Any]:
     """Batch `j` (seed `cfg.seed + BATCH_SEED_STRIDE * j`, labels from `j * cfg.batch`) as
-    the record of its part file, on the CPU."""
+    the record of its part file, on the CPU; `progress` is the descent's bar."""
     size = min(cfg.batch, cfg.n - j * cfg.batch)
     s = generate(
         sampled,
@@ -275,6 +284,7 @@ def _draw_batch(
         label_offset=j * cfg.batch,
         n=size,
         seed=cfg.seed + BATCH_SEED_STRIDE * j,
+        progress=progress,
     )
     record: dict[str, Any] = {"nfe": s.nfe_total, "seconds": s.seconds}
     record["y"] = None if s.y is None else s.y.cpu()

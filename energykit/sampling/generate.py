@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ import torch
 from torch import Tensor
 
 from energykit._checks import check_int, check_real
+from energykit._repr import count_text, mean_text, tensor_text
+from energykit.descent import Progress
 from energykit.descent.defaults import NAG_NAMES, default_lr, paper_descender
 from energykit.fields import EnergyField, Guided, LowPrecision, compile_networks
 from energykit.flows import Velocity
@@ -49,6 +52,16 @@ class Samples:
         """Mean network evaluations per sample."""
         return self.nfe_total / len(self.x)
 
+    def __repr__(self) -> str:
+        """Shapes and summary numbers, not the tensors."""
+        steps = "steps=None" if self.steps is None else f"steps {mean_text(self.steps)}"
+        failed = "None" if self.failed is None else count_text(self.failed)
+        return (
+            f"Samples(x={tensor_text(self.x)}, nfe_total={self.nfe_total}, "
+            f"nfe_mean={self.nfe_mean:.4g}, {steps}, seconds={self.seconds:.3g}, "
+            f"y={tensor_text(self.y)}, failed={failed})"
+        )
+
 
 @dataclass
 class _Chunk:
@@ -69,6 +82,7 @@ def generate(
     num_classes: int | None = None,
     device: str | torch.device = "cpu",
     label_offset: int = 0,
+    progress: Progress = False,
     **overrides: Any,
 ) -> Samples:
     """Sample `cfg.n` points from Gaussian noise: descend `model` when it is an `EnergyField`
@@ -87,6 +101,8 @@ def generate(
             `cfg.cfg_channels` set classifier-free guidance (null class `num_classes`).
         device: Where to sample.
         label_offset: Index of the first sample in a larger, sharded draw.
+        progress: A progress bar over the descent steps of each batch (`Descender`'s
+            `progress`: `True` for tqdm, or a factory); ODE samplers show none.
         **overrides: `SampleConfig` fields to replace, e.g. `n=16`.
 
     Returns:
@@ -105,7 +121,7 @@ def generate(
     _check_draw(shape, num_classes, label_offset)
     x0, y = _noise(cfg, shape, num_classes, label_offset, device)
     guided = _guided(_fast(model.eval(), cfg), cfg, num_classes)
-    run = _integrate if ode else _descend
+    run = _integrate if ode else functools.partial(_descend, progress=progress)
     t0 = time.perf_counter()
     chunks = []
     for start in range(0, cfg.n, cfg.batch):
@@ -199,7 +215,9 @@ def _integrate(model: Any, x0: Tensor, cfg: SampleConfig, cond: dict[str, Any]) 
     return _Chunk(res.x, res.nfe * len(res.x))
 
 
-def _descend(model: Any, x0: Tensor, cfg: SampleConfig, cond: dict[str, Any]) -> _Chunk:
+def _descend(
+    model: Any, x0: Tensor, cfg: SampleConfig, cond: dict[str, Any], progress: Progress = False
+) -> _Chunk:
     """One batch by descent with `cfg.sampler`, step `cfg.lr` (default `0.425 / steps`)
     times `cfg.lr_scale`; `cfg.momentum` is NAG-GD's look-ahead."""
     lr = (default_lr(cfg.steps) if cfg.lr is None else cfg.lr) * cfg.lr_scale
@@ -212,6 +230,7 @@ def _descend(model: Any, x0: Tensor, cfg: SampleConfig, cond: dict[str, Any]) ->
         g_min=cfg.g_min,
         momentum=momentum,
         nonfinite=cfg.nonfinite,
+        progress=progress,
     )
     result = descender.run(x0, **cond)
     return _Chunk(result.x, result.nfe_total, result.steps, result.failed)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -25,10 +26,81 @@ SW_PROJECTIONS = 128
 ESCAPE = 2.0
 
 
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a metric of `score_samples` (or of `energykit evaluate`) is, in a few words.
+
+    Attributes:
+        what: A short description.
+        better: Whether `"lower"` or `"higher"` values are better.
+        against: What it is measured against when not the reference set (e.g. "the 8 mode
+            centres"); `None` when it compares the samples with the reference set.
+    """
+
+    what: str
+    better: Literal["lower", "higher"]
+    against: str | None = None
+
+
+_SAMPLES_ONLY = "- (samples only)"
+_MODES = "the 8 modes"
+
+#: Every key `score_samples` and `energykit evaluate` report, explained (in table order).
+METRICS: dict[str, MetricInfo] = {
+    "fid_proxy": MetricInfo(
+        "Frechet distance of small-classifier features (a proxy, not Inception FID)", "lower"
+    ),
+    "fid": MetricInfo("Frechet Inception distance", "lower"),
+    "precision": MetricInfo("k-NN precision: share of samples near the reference", "higher"),
+    "recall": MetricInfo("k-NN recall: share of the reference near the samples", "higher"),
+    "class_entropy": MetricInfo(
+        "spread over predicted classes (1 = all equally, 0 = one class)", "higher", _SAMPLES_ONLY
+    ),
+    "hit_rate": MetricInfo("share of samples within 0.5 of a mode", "higher", _MODES),
+    "modes_covered": MetricInfo("modes with a sample within 0.5 (of 8)", "higher", _MODES),
+    "sw": MetricInfo(f"sliced Wasserstein distance ({SW_PROJECTIONS} directions)", "lower"),
+    "mmd": MetricInfo("squared maximum mean discrepancy, RBF kernels", "lower"),
+    "energy": MetricInfo("energy distance", "lower"),
+    "frechet_pixels": MetricInfo("Frechet distance of the raw values", "lower"),
+    "escaped": MetricInfo(
+        f"share of samples with a value beyond +-{ESCAPE:g} before clipping (unstable sampler)",
+        "lower",
+        _SAMPLES_ONLY,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The set `score_samples` compares samples with.
+
+    Attributes:
+        dataset: The dataset's name.
+        split: `"train"` (images scored with a classifier) or `"test"` (held-out draw).
+        n: Its number of samples.
+    """
+
+    dataset: str
+    split: Literal["train", "test"]
+    n: int
+
+
+def reference_of(data: DataSource) -> Reference:
+    """Which split of `data` `score_samples` compares samples with, and its size."""
+    if _has_classifier(data) and data.x_train is not None:
+        return Reference(data.name, "train", len(data.x_train))
+    return Reference(data.name, "test", len(data.x_test))
+
+
+def _has_classifier(data: DataSource) -> bool:
+    """Whether `data` are labelled images of our own datasets (scored with a classifier)."""
+    return data.name != CUSTOM and data.x_train is not None and data.y_train is not None
+
+
 def classifier_for(data: DataSource) -> ClassifierFeatures | None:
     """The cached feature classifier of an image dataset (`None` for 2-D toys and for data of
     the user's own, whose labels need not name classes of images)."""
-    if data.name == CUSTOM or data.x_train is None or data.y_train is None:
+    if not _has_classifier(data) or data.x_train is None or data.y_train is None:
         return None
     return fit_classifier(
         data.x_train,
@@ -43,13 +115,13 @@ def score_samples(x: Tensor, data: DataSource) -> dict[str, Any]:
     """Metrics of samples `x` `(n, *shape)`.
 
     Images, all against the **train** split (the larger one), after clipping pixels to
-    $[-1, 1]$ as any image export does: `fid` (classifier-feature Frechet distance, see
-    `energykit.metrics.classifier`), `class_entropy`, `sw` (sliced Wasserstein) and `mmd`
-    (RBF MMD$^2$, bandwidths 2, 4, 8); `escaped` is the fraction of samples that had some pixel
-    beyond $\\pm 2$ before clipping (a sign of an unstable sampler). The floor is the test split
-    scored the same way (`data_floor`). 2-D toys: `mmd`, `sw`,
-    `energy` (energy distance) to the held-out draw, and for `8gaussians` `hit_rate` and
-    `modes_covered`.
+    $[-1, 1]$ as any image export does: `fid_proxy` (classifier-feature Frechet distance,
+    see `energykit.metrics.classifier`; not Inception FID), `class_entropy`, `sw` (sliced
+    Wasserstein) and `mmd` (RBF MMD$^2$, bandwidths 2, 4, 8); `escaped` is the fraction of
+    samples that had some pixel beyond $\\pm 2$ before clipping (a sign of an unstable
+    sampler). The floor is the test split scored the same way (`data_floor`). 2-D toys: `mmd`,
+    `sw`, `energy` (energy distance) to the held-out draw, and for `8gaussians` `hit_rate`
+    and `modes_covered`. `METRICS` says what each key is; `reference_of` which split was used.
 
     Args:
         x: Samples; non-finite samples raise `FloatingPointError` (no NaN metrics).
@@ -76,7 +148,7 @@ def score_samples(x: Tensor, data: DataSource) -> dict[str, Any]:
         # that had run far outside it are counted, so an unstable sampler stays visible.
         out["escaped"] = float((x.reshape(len(x), -1).abs().amax(dim=1) > ESCAPE).double().mean())
         x = x.clamp(-1.0, 1.0)
-        out["fid"] = clf.fid(x, data.x_train)
+        out["fid_proxy"] = clf.fid(x, data.x_train)
         out["class_entropy"] = clf.class_entropy(x)
         out["sw"] = float(
             sliced_wasserstein(x, data.x_train, n_projections=SW_PROJECTIONS, generator=gen)

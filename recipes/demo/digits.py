@@ -189,7 +189,7 @@ blocks), AdamW lr 1e-3, batch 128, EMA 0.999; here {cfg.train_steps} steps, seed
 {cfg.n_samples} samples per row.
 
 {_table(rows)}
-- `fid` is a **proxy**: the Frechet distance between penultimate features of a small
+- `fid_proxy` is a **proxy**: the Frechet distance between penultimate features of a small
   classifier trained on the digits train split (test accuracy {acc}), computed against
   the train split. Compare it between rows, never with published Inception FIDs.
 - `class_entropy` is the normalised entropy of predicted classes (1 = all ten digits equally).

@@ -47,15 +47,26 @@ def _rows(
     return out
 
 
+#: Keys of results written before a rename, read back under their new name.
+OLD_KEYS = {"fid_proxy": "fid"}
+
+
 def _metric(row: dict[str, Any], key: str) -> float | None:
-    return None if "diverged" in row else row.get(key)
+    if "diverged" in row:
+        return None
+    return row.get(key, row.get(OLD_KEYS.get(key, key)))
+
+
+def _floor(floor: dict[str, Any], key: str) -> float:
+    value = _metric(floor, key)
+    return float("nan") if value is None else value
 
 
 def _kind(r: dict[str, Any]) -> str:
     return Path(r["recipe"]).stem
 
 
-def main_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> str:
+def main_table(results: list[dict[str, Any]], ds: str, key: str = "fid_proxy") -> str:
     rows = []
     nfes = sorted({row["steps"] for row in _rows(results, lambda r: True, "1x", "nfe")})
     for kind in KINDS:
@@ -77,7 +88,7 @@ def main_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> str:
     return markdown_table([*header, f"class entropy @ {nfes[-1]}", f"escaped @ {nfes[-1]}"], rows)
 
 
-def optimiser_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> str:
+def optimiser_table(results: list[dict[str, Any]], ds: str, key: str = "fid_proxy") -> str:
     pred = lambda r: r["part"] == "main" and r["recipe"] == f"{ds}/eqm.yaml"  # noqa: E731
     by: dict[tuple[str, int], list[float | None]] = defaultdict(list)
     for row in _rows(results, pred, "3x", "nfe") + _rows(results, pred, "3x", "optimiser"):
@@ -96,7 +107,7 @@ def _cell(rows: list[dict[str, Any]], key: str, digits: int = 1) -> str:
     return text
 
 
-def step_size_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> str:
+def step_size_table(results: list[dict[str, Any]], ds: str, key: str = "fid_proxy") -> str:
     by: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
     for kind in KINDS:
         pred = lambda r, k=kind: r["part"] == "main" and r["recipe"] == f"{ds}/{k}.yaml"  # noqa: E731
@@ -109,7 +120,7 @@ def step_size_table(results: list[dict[str, Any]], ds: str, key: str = "fid") ->
     return markdown_table(["sampler", *[f"{s}x step" for s in scales]], rows)
 
 
-def adaptive_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> str:
+def adaptive_table(results: list[dict[str, Any]], ds: str, key: str = "fid_proxy") -> str:
     pred = lambda r: r["part"] == "main" and r["recipe"] == f"{ds}/eqm.yaml"  # noqa: E731
     by: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for row in _rows(results, pred, "3x", "adaptive"):
@@ -137,7 +148,7 @@ def adaptive_table(results: list[dict[str, Any]], ds: str, key: str = "fid") -> 
     )
 
 
-def schedule_table(results: list[dict[str, Any]], key: str = "fid") -> str:
+def schedule_table(results: list[dict[str, Any]], key: str = "fid_proxy") -> str:
     by: dict[str, dict[str, list[float | None]]] = defaultdict(lambda: defaultdict(list))
     for r in results:
         if r["part"] == "schedule":
@@ -166,7 +177,7 @@ def schedule_table(results: list[dict[str, Any]], key: str = "fid") -> str:
     )
 
 
-def eqme_table(results: list[dict[str, Any]], root: Path, key: str = "fid") -> str:
+def eqme_table(results: list[dict[str, Any]], root: Path, key: str = "fid_proxy") -> str:
     timing_path = root / "results" / "timing.json"
     timing = json.loads(timing_path.read_text())["ms_per_step"] if timing_path.is_file() else {}
     rows = []
@@ -231,7 +242,7 @@ def render(root: Path) -> str:
         }
         parts += [
             f"## {ds}",
-            f"data floor (test split vs train split): fid {f.get('fid', float('nan')):.2f}, "
+            f"data floor (test split vs train split): fid_proxy {_floor(f, 'fid_proxy'):.2f}, "
             f"class entropy {f.get('class_entropy', float('nan')):.3f}; parameters {params}",
             "",
             "### EqM vs flow matching",
