@@ -24,6 +24,18 @@ ALIASES: dict[str, OptimizerFactory] = {
     "adam": torch.optim.Adam,
 }
 
+#: Optimiser classes that cannot step a batch of samples, and why: `available_optimizers`
+#: leaves them out and `resolve_optimizer` refuses them by name.
+UNSUITABLE: dict[str, str] = {
+    "optimizer": "it is the abstract base class",
+    "sparseadam": "it needs sparse gradients",
+    "adahessian": "it needs a second-order graph (create_graph) of the field's gradient",
+    "lookahead": "it wraps another optimiser and takes no lr",
+    "ranger": "it never calls the closure that evaluates the field",
+    "rangerva": "it never calls the closure that evaluates the field",
+    "muon": "it handles only 2-D parameters (matrices), not a batch of samples",
+}
+
 
 def _torch_optim_names() -> dict[str, OptimizerFactory]:
     out: dict[str, OptimizerFactory] = {}
@@ -48,7 +60,7 @@ def _torch_optimizer_names() -> dict[str, OptimizerFactory]:
 def available_optimizers() -> list[str]:
     """Every name `resolve_optimizer` accepts (lower case)."""
     names = {**_torch_optimizer_names(), **_torch_optim_names(), **ALIASES}
-    return sorted(names)
+    return sorted(set(names) - set(UNSUITABLE))
 
 
 def resolve_optimizer(spec: OptimizerSpec) -> OptimizerFactory:
@@ -60,11 +72,16 @@ def resolve_optimizer(spec: OptimizerSpec) -> OptimizerFactory:
             the `optim` extra installed, any `torch_optimizer` class name (case-insensitive).
 
     Raises:
-        ValueError: An unknown name; the message lists the choices.
+        ValueError: An unknown name, or one in `UNSUITABLE`; the message lists the choices.
         TypeError: `spec` is neither a name nor callable.
     """
     if isinstance(spec, str):
         key = spec.lower()
+        if key in UNSUITABLE:
+            raise ValueError(
+                f"optimizer: {spec!r} cannot sample: {UNSUITABLE[key]}; expected one of "
+                f"{available_optimizers()}"
+            )
         for table in (ALIASES, _torch_optim_names(), _torch_optimizer_names()):
             if key in table:
                 return table[key]
