@@ -11,10 +11,8 @@ a tensor record, which `torch.load` itself does not notice, is refused.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -28,6 +26,7 @@ from energykit.sampling import Sampleable, Velocity
 from energykit.train.build import build_net
 from energykit.train.config import TrainConfig
 from energykit.train.config_checks import CUSTOM
+from energykit.train.integrity import name_list, nonfinite_entries, payload_digest
 
 if TYPE_CHECKING:
     from energykit.fields import EnergyField
@@ -53,7 +52,7 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
     bad = nonfinite_entries(payload)
     if bad:
         raise FloatingPointError(
-            f"checkpoint {str(path)!r}: not written, non-finite values in {_names(bad)}"
+            f"checkpoint {str(path)!r}: not written, non-finite values in {name_list(bad)}"
         )
     body = {k: v for k, v in payload.items() if k != DIGEST_KEY}
     return atomic_save({**body, DIGEST_KEY: payload_digest(body)}, path)
@@ -104,6 +103,14 @@ class TrainedModel:
     config: TrainConfig
     step: int
     _built: Sampleable | None = dataclasses.field(default=None, init=False, repr=False)
+
+    def __repr__(self) -> str:
+        params = sum(p.numel() for p in self.net.parameters())
+        return (
+            f"TrainedModel(kind={self.kind!r}, shape={self.shape}, num_classes="
+            f"{self.num_classes}, step={self.step}, net={type(self.net).__name__} "
+            f"({params:,} parameters), data={self.config.data.name!r})"
+        )
 
     @classmethod
     def from_field(
@@ -312,7 +319,7 @@ def check_weights_fit(net: nn.Module, state: dict[str, Any], where: str) -> None
         if k in state and isinstance(state[k], Tensor) and state[k].shape != v.shape
     ]
     problems = [
-        f"{label}: {_names(names, 3)}"
+        f"{label}: {name_list(names, 3)}"
         for label, names in (
             ("missing", missing),
             ("unexpected", unexpected),
@@ -325,32 +332,6 @@ def check_weights_fit(net: nn.Module, state: dict[str, Any], where: str) -> None
             f"{where}: the weights do not fit {type(net).__name__} ({'; '.join(problems)}); "
             "pass the network the run was trained with"
         )
-
-
-def payload_digest(payload: Any) -> str:
-    """SHA-256 over a nested payload: tensors (dtype, shape, bytes) and plain values, in a
-    fixed order (dict keys sorted by their repr), independent of the device."""
-    h = hashlib.sha256()
-    for token in _tokens(payload):
-        h.update(token if isinstance(token, (bytes, memoryview)) else token.encode())
-    return h.hexdigest()
-
-
-def nonfinite_entries(payload: Any, prefix: str = "") -> list[str]:
-    """Dotted names of the floating-point tensors in `payload` that hold NaN or inf."""
-    if isinstance(payload, Tensor):
-        if payload.is_floating_point() and not bool(torch.isfinite(payload).all()):
-            return [prefix or "<tensor>"]
-        return []
-    if isinstance(payload, dict):
-        items: Any = payload.items()
-    elif isinstance(payload, (list, tuple)):
-        items = enumerate(payload)
-    else:
-        return []
-    return [
-        n for k, v in items for n in nonfinite_entries(v, f"{prefix}.{k}" if prefix else str(k))
-    ]
 
 
 def intact_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
@@ -369,26 +350,3 @@ def intact_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
 
 
 _STEP_FILE = re.compile(r"step_\d+\.pt")
-
-
-def _tokens(value: Any) -> Iterator[bytes | memoryview | str]:
-    if isinstance(value, Tensor):
-        t = value.detach().cpu().contiguous().reshape(-1)
-        yield f"T{t.dtype}{tuple(value.shape)}:"
-        yield memoryview(cast(Any, t.view(torch.uint8).numpy())) if t.numel() else b""
-    elif isinstance(value, dict):
-        yield f"D{len(value)}:"
-        for key in sorted(value, key=repr):
-            yield f"K{key!r}:"
-            yield from _tokens(value[key])
-    elif isinstance(value, (list, tuple)):
-        yield f"L{len(value)}:"
-        for item in value:
-            yield from _tokens(item)
-    else:
-        yield f"V{type(value).__name__}:{value!r};"
-
-
-def _names(names: list[str], limit: int = 5) -> str:
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
