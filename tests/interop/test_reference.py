@@ -10,16 +10,9 @@ import torch
 import energykit as ek
 from energykit.interop import load_reference_eqm
 from energykit.nets.dit import DiT
+from tests.helpers import TINY_REFERENCE_KW
 
-KW = {
-    "input_size": 4,
-    "patch_size": 2,
-    "in_channels": 2,
-    "hidden_size": 16,
-    "depth": 1,
-    "num_heads": 2,
-    "num_classes": 3,
-}
+KW = dict(TINY_REFERENCE_KW)
 
 
 def _reference_net(seed: int = 0, **overrides: int) -> DiT:

@@ -21,18 +21,11 @@ from energykit.metrics import classifier
 from energykit.nets.dit import DiT
 from energykit.sampling import load_samples, save_samples
 from energykit.train import Trainer, load_config, load_trained
+from tests.helpers import TINY_REFERENCE_KW
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "toy2d" / "eqm.yaml"
 TINY = ["train.steps=2", "train.batch=16", "net.width=32", "net.depth=1", "sample.n=8"]
-REF_KW: dict[str, Any] = {
-    "input_size": 4,
-    "patch_size": 2,
-    "in_channels": 2,
-    "hidden_size": 16,
-    "depth": 1,
-    "num_heads": 2,
-    "num_classes": 3,
-}
+REF_KW: dict[str, Any] = dict(TINY_REFERENCE_KW)
 MARKER = "PWNED"
 FLIPPED: list[str] = []
 

@@ -14,16 +14,9 @@ from torch import Tensor
 from energykit._io import UnreadableFileError
 from energykit.interop import infer_reference_kwargs, load_reference_eqm, reference_state_dict
 from energykit.nets.dit import DiT
+from tests.helpers import TINY_REFERENCE_KW
 
-KW: dict[str, Any] = {
-    "input_size": 4,
-    "patch_size": 2,
-    "in_channels": 2,
-    "hidden_size": 16,
-    "depth": 1,
-    "num_heads": 2,
-    "num_classes": 3,
-}
+KW: dict[str, Any] = dict(TINY_REFERENCE_KW)
 
 
 def _state(**changes: Any) -> dict[str, Any]:
