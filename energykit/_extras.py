@@ -11,12 +11,13 @@ DISTRIBUTION = "energykit-eqm"
 
 
 def install_hint(extra: str) -> str:
-    """The command that installs an optional extra, e.g. `pip install 'energykit-eqm[data]'`.
+    """How to install an optional extra: from a clone (the package is not on the index yet),
+    e.g. `pip install -e '.[data]'` in the clone (published name: `energykit-eqm[data]`).
 
     Args:
         extra: an extra of `pyproject.toml` (`train`, `data`, `plot`, `latents`, ...).
 
     Returns:
-        A shell command, quoted for POSIX shells.
+        The shell command, quoted for POSIX shells, and the published name.
     """
-    return f"pip install '{DISTRIBUTION}[{extra}]'"
+    return f"pip install -e '.[{extra}]' in your energykit clone (published as '{DISTRIBUTION}')"

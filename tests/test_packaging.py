@@ -33,7 +33,9 @@ def test_self_referencing_extras_use_the_distribution_name():
 
 
 def test_install_hint_names_the_extra():
-    assert install_hint("data") == f"pip install '{DISTRIBUTION}[data]'"
+    assert install_hint("data") == (
+        f"pip install -e '.[data]' in your energykit clone (published as '{DISTRIBUTION}')"
+    )
 
 
 def _text_files() -> list[Path]:

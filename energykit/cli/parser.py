@@ -137,9 +137,9 @@ def _add_sample(sub: Any) -> None:
     )
     s.add_argument(
         "--compile",
-        action="store_const",
-        const=True,
-        help="torch.compile the network for sampling (descent)",
+        action=argparse.BooleanOptionalAction,
+        help="torch.compile the network for sampling (descent); --no-compile overrides a "
+        "recipe's sample.compile",
     )
     s.add_argument(
         "--weights",

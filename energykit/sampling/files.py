@@ -165,6 +165,9 @@ def _parts_plan(
         "kind": model.kind,
         "decoded": decoded,
     }
+    weights = getattr(model, "weights", "ema")  # a `TrainedModel` says which it holds
+    if weights != "ema":  # only then, so folders of EMA runs written earlier still resume
+        settings["weights"] = weights
     return ShardPlan(
         parts,
         math.ceil(cfg.n / cfg.batch),
@@ -324,6 +327,7 @@ def _join_parts(
         "seconds": summary["seconds"],
         "dataset": model.dataset,
         "kind": model.kind,
+        "weights": getattr(model, "weights", "ema"),
         "sampler": dict(cfg.__dict__),
         "world_size": world_size,
         "failed_count": len(failed),

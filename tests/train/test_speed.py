@@ -113,3 +113,41 @@ def test_short_run_warns_when_its_ema_is_mostly_the_initial_copy(tmp_path):
     assert raw.step == 4
     with pytest.raises(ValueError, match="weights"):
         load_trained(tmp_path / "warm" / "last.pt", weights="best")
+
+
+def test_data_already_on_a_device_is_not_pinned():
+    """Only dense CPU tensors can be pinned: a user's device tensor passes through as it is
+    (the meta device stands in for CUDA here)."""
+    from energykit.train.prefetch import _pinned
+
+    on_device = torch.empty(3, device="meta")
+    assert _pinned(on_device, True) is on_device
+    cpu = torch.ones(3)
+    assert _pinned(cpu, False) is cpu
+
+
+@pytest.mark.parametrize("setting", ["sample.dtype=bfloat16", "sample.compile=true"])
+def test_flow_matching_refuses_descent_only_sample_settings(setting):
+    """Refused when the recipe loads, not at the first evaluation hours later."""
+    key = setting.split("=")[0].replace(".", r"\.")
+    with pytest.raises(ConfigError, match=rf"^{key}: low precision and compilation apply"):
+        load_config(None, ["objective.kind=fm", "sample.sampler=euler", setting])
+
+
+def test_raw_and_ema_samples_never_share_a_resumed_file(tmp_path):
+    """The parts guard of `energykit sample` records raw weights, so an interrupted EMA run is
+    not completed with raw samples (and an EMA folder written earlier still resumes)."""
+    from energykit._distributed import DistInfo
+    from energykit.sampling import SampleConfig
+    from energykit.sampling.files import _parts_plan
+
+    cfg = load_config(None, [*TINY, "train.steps=2"])
+    Trainer(cfg, tmp_path / "run", progress=False).fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a 2-step EMA is mostly its initial copy
+        ema = load_trained(tmp_path / "run" / "last.pt")
+        raw = load_trained(tmp_path / "run" / "last.pt", weights="raw")
+    dist, sample = DistInfo(), SampleConfig(n=4, batch=2)
+    out = tmp_path / "s.pt"
+    assert "weights" not in _parts_plan(out, ema, sample, False, dist).settings
+    assert _parts_plan(out, raw, sample, False, dist).settings["weights"] == "raw"
