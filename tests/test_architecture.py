@@ -50,19 +50,23 @@ def _owner(path: Path) -> str:
     return rel.parts[0] if len(rel.parts) > 1 else rel.stem
 
 
-def _runtime_imports(tree: ast.Module) -> list[tuple[str, int]]:
+_TYPE_CHECKING = ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+
+
+def _runtime_imports(tree: ast.Module, package: str = "") -> list[tuple[str, int]]:
     """`energykit.X` names imported outside `if TYPE_CHECKING:` blocks, with line numbers."""
     skip: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in _TYPE_CHECKING:
             skip.update(id(n) for stmt in node.body for n in ast.walk(stmt))
     found = []
     for node in ast.walk(tree):
         if id(node) in skip:
             continue
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            if node.module == "energykit":
+        if isinstance(node, ast.ImportFrom) and (node.module or node.level):
+            module = _absolute(node, package)
+            names = [module] + [f"{module}.{a.name}" for a in node.names]
+            if module == "energykit":
                 names = [f"energykit.{a.name}" for a in node.names]
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -73,6 +77,20 @@ def _runtime_imports(tree: ast.Module) -> list[tuple[str, int]]:
     return found
 
 
+def _absolute(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module of `from X import ...`, resolving relative imports against
+    `package` (the importing module's package, e.g. `energykit.train`)."""
+    if node.level == 0:
+        return node.module or ""
+    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+    return ".".join([*parts, *([node.module] if node.module else [])])
+
+
+def _package(path: Path) -> str:
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    return ".".join(rel.parts[:-1])  # a package's __init__ resolves within the package too
+
+
 def _violations() -> list[str]:
     bad = []
     for path in _modules():
@@ -80,7 +98,7 @@ def _violations() -> list[str]:
         if owner in ("__init__", "__main__", "testing"):
             continue  # the curated re-exports, the entry point, the public test helpers
         allowed = ALLOWED[owner] if owner in PACKAGES else set()  # shared utils: none
-        for target, line in _runtime_imports(ast.parse(path.read_text())):
+        for target, line in _runtime_imports(ast.parse(path.read_text()), _package(path)):
             if target != owner and target not in SHARED and target not in allowed:
                 bad.append(f"{path.relative_to(ROOT.parent)}:{line} imports energykit.{target}")
     return bad
@@ -114,6 +132,10 @@ def test_the_checker_sees_a_violation(tmp_path):
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import energykit.train\n"
     )
     assert _runtime_imports(guarded) == []
+    unguarded = ast.parse("if not TYPE_CHECKING:\n    import energykit.train\n")
+    assert [t for t, _ in _runtime_imports(unguarded)] == ["train"]
+    relative = ast.parse("from ..train import Trainer\n")
+    assert [t for t, _ in _runtime_imports(relative, "energykit.fields")] == ["train"]
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
