@@ -54,6 +54,12 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
         raise FloatingPointError(
             f"checkpoint {str(path)!r}: not written, non-finite values in {name_list(bad)}"
         )
+    return write_checkpoint(payload, path)
+
+
+def write_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
+    """`save_checkpoint` without the finiteness scan, for a caller that has just made it
+    (the `Trainer`, which must agree on it across ranks before rank 0 writes)."""
     body = {k: v for k, v in payload.items() if k != DIGEST_KEY}
     return atomic_save({**body, DIGEST_KEY: payload_digest(body)}, path)
 

@@ -24,21 +24,29 @@ def payload_digest(payload: Any) -> str:
     return h.hexdigest()
 
 
-def nonfinite_entries(payload: Any, prefix: str = "") -> list[str]:
-    """Dotted names of the floating-point tensors in `payload` that hold NaN or inf."""
+def nonfinite_entries(payload: Any) -> list[str]:
+    """Dotted names of the floating-point tensors in `payload` that hold NaN or inf.
+
+    One reduction per tensor on its own device, then one read-back per device (not one per
+    tensor: a large model's state has hundreds of tensors).
+    """
+    named = [(name, t) for name, t in _tensors(payload, "") if t.is_floating_point()]
+    bad: set[str] = set()
+    for device in {t.device for _, t in named}:
+        here = [(name, t) for name, t in named if t.device == device]
+        finite = torch.stack([torch.isfinite(t).all() for _, t in here]).tolist()
+        bad.update(name for (name, _), ok in zip(here, finite, strict=True) if not ok)
+    return [name for name, _ in named if name in bad]
+
+
+def _tensors(payload: Any, prefix: str) -> Iterator[tuple[str, Tensor]]:
+    """Every tensor in a nested payload of dicts, lists and tuples, with its dotted name."""
     if isinstance(payload, Tensor):
-        if payload.is_floating_point() and not bool(torch.isfinite(payload).all()):
-            return [prefix or "<tensor>"]
-        return []
-    if isinstance(payload, dict):
-        items: Any = payload.items()
-    elif isinstance(payload, (list, tuple)):
-        items = enumerate(payload)
-    else:
-        return []
-    return [
-        n for k, v in items for n in nonfinite_entries(v, f"{prefix}.{k}" if prefix else str(k))
-    ]
+        yield prefix or "<tensor>", payload
+    elif isinstance(payload, (dict, list, tuple)):
+        items = payload.items() if isinstance(payload, dict) else enumerate(payload)
+        for key, value in items:
+            yield from _tensors(value, f"{prefix}.{key}" if prefix else str(key))
 
 
 def _tokens(value: Any) -> Iterator[bytes | memoryview | str]:

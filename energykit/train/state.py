@@ -18,7 +18,7 @@ from energykit.train.checkpoint import (
     intact_checkpoints,
     load_checkpoint,
     nonfinite_entries,
-    save_checkpoint,
+    write_checkpoint,
 )
 from energykit.train.config import TrainConfig
 from energykit.train.ema import warmup_decay
@@ -111,8 +111,8 @@ def save_trainer(trainer: Trainer, path: Path) -> None:
             f"values ({', '.join(bad[:3]) or 'on another rank'}); {str(path)!r} was not "
             f"written{kept_note(trainer.saved_step)}. Remedy: {REMEDY}"
         )
-    if trainer.dist.is_main:
-        save_checkpoint(state, path)
+    if trainer.dist.is_main:  # scanned above: every float of the state is in those three
+        write_checkpoint(state, path)
     barrier(trainer.dist)
 
 
