@@ -121,7 +121,8 @@ class Trainer:
         self.ema = EMA(self.model, t.ema_decay, warmup=t.ema_warmup)
         self.objective = build_objective(self.config.objective)
         wrap_parallel(self, custom=net is not None)
-        self.optimizer = self._build_optimizer()
+        # Fused where the device supports it (`energykit.train.state`).
+        self.optimizer, self.fused = build_optimizer(self)
         # What the objective is called with (the field for EqM, the net for FM), built once.
         kind = objective_kind(self.config.objective.kind)
         self.target = kind.loss_target(compile_backbone(self))
@@ -152,18 +153,13 @@ class Trainer:
             remove_stale_temps(self.out, r"last\.pt|step_\d+\.pt")
         source = self._resume_source(resume)
         if source is not None:
-            self._resume(source)
+            resume_from(self, source)  # a damaged file is refused, naming the intact ones
         if self.step > self.config.train.steps:
             raise ValueError(
                 f"train.steps: expected at least the checkpoint's step {self.step} (resuming "
                 f"from {str(source)!r}), got {self.config.train.steps}; raise train.steps to "
                 "train further"
             )
-
-    def _build_optimizer(self) -> torch.optim.Optimizer:
-        """The optimiser, fused where the device supports it (`energykit.train.state`)."""
-        optimizer, self.fused = build_optimizer(self)
-        return optimizer
 
     def _resume_source(self, resume: bool | str | Path) -> Path | None:
         if isinstance(resume, (str, Path)):
@@ -172,10 +168,6 @@ class Trainer:
             raise TypeError(f"Trainer resume: expected a bool or a path, got {type(resume)}")
         last = None if self.out is None else self.out / "last.pt"
         return last if resume and last is not None and last.exists() else None
-
-    def _resume(self, path: Path) -> None:
-        """`load(path)`; a damaged file is refused with the intact checkpoints beside it."""
-        resume_from(self, path)
 
     @property
     def num_classes(self) -> int | None:
