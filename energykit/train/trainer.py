@@ -317,9 +317,11 @@ class Trainer:
         running: Tensor | None = None
         while self.step < until:
             stats = self.train_step()
-            loss = stats["loss"]
-            running = loss.clone() if running is None else running.mul_(0.98).add_(loss, alpha=0.02)
-            if bar is not None:
+            if bar is not None:  # the running loss is only shown on the bar
+                loss = stats["loss"]
+                running = (
+                    loss.clone() if running is None else running.mul_(0.98).add_(loss, alpha=0.02)
+                )
                 bar.update(1)
             record = None
             if self._logs(self.step):
@@ -327,7 +329,7 @@ class Trainer:
                 rate = (self.step - start_step) / max(elapsed, 1e-9)
                 values = {k: _scalar(v) for k, v in stats.items()}
                 record = {"step": self.step, **values, "it_per_s": rate, "elapsed_s": elapsed}
-                if bar is not None:
+                if bar is not None and running is not None:
                     bar.set_postfix(loss=f"{_scalar(running):.4f}", refresh=False)
             self._after_step(record, log)
 
