@@ -19,7 +19,7 @@ from energykit.objectives import objective_kind
 from energykit.train.build import DataSource, build_data, build_net
 from energykit.train.config import DataConfig, NetConfig, TrainConfig
 from energykit.train.config_checks import CUSTOM
-from energykit.train.own_data import as_source
+from energykit.train.own_data import DatasetSource, as_source
 
 
 def resolve_run(
@@ -180,6 +180,4 @@ def prefetch_enabled(setting: bool | None, device: torch.device, data: DataSourc
     too (prefetch would then change the draws); `train.prefetch=true` turns it on anyway."""
     if setting is not None:
         return setting
-    from energykit.train.own_data import DatasetSource
-
     return device.type == "cuda" and not isinstance(data, DatasetSource)
