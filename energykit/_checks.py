@@ -250,6 +250,31 @@ def check_labels(name: str, y: object, rows: int | None = None, *, sync: bool = 
     return t
 
 
+def net_label_rows(net: object) -> int | None:
+    """Rows of a net's class table when the net says (`label_rows`, as energykit's nets do),
+    looking through `torch.compile` and `DistributedDataParallel` wrappers; `None` otherwise."""
+    net = getattr(net, "_orig_mod", net)  # torch.compile wrapper
+    net = getattr(net, "module", net)  # DistributedDataParallel wrapper
+    rows = getattr(net, "label_rows", None)
+    return rows if isinstance(rows, int) and not isinstance(rows, bool) else None
+
+
+def check_class_index(name: str, value: object, rows: int | None) -> int:
+    """Require an int `>= 0`, and below `rows` (the net's label table) when that is known.
+
+    Raises:
+        TypeError: `value` is not an int.
+        ValueError: `value` is negative or not a row of the label table.
+    """
+    index = check_int(name, value, minimum=0)
+    if rows is not None and index >= rows:
+        raise ValueError(
+            f"{name}: expected a class index in [0, {rows - 1}] (the net's label table has "
+            f"{rows} rows), got {index}"
+        )
+    return index
+
+
 def check_per_sample(name: str, t: object, batch: int) -> Tensor:
     """Require a real tensor that is 0-d or `(batch,)` (one value per sample); returns it
     expanded to `(batch,)`. O(1).

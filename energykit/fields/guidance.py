@@ -13,7 +13,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_int, check_labels, check_real
+from energykit._checks import (
+    check_class_index,
+    check_int,
+    check_labels,
+    check_real,
+    net_label_rows,
+)
 from energykit.fields.base import EnergyField, NoEnergyError
 
 
@@ -47,13 +53,10 @@ class Guided(EnergyField):
             raise TypeError(f"Guided field: expected an EnergyField, got {type(field).__name__}")
         self.field = field
         self.scale = check_real("Guided scale", scale)
-        self.null_label = check_int("Guided null_label", null_label, minimum=0)
-        self.label_rows = label_rows(field)
-        if self.label_rows is not None and self.null_label >= self.label_rows:
-            raise ValueError(
-                f"Guided null_label: expected a class index in [0, {self.label_rows - 1}] (the "
-                f"net's label table has {self.label_rows} rows), got {self.null_label}"
-            )
+        # Rows of the class table of the net under a neural field (`num_classes + 1` with a
+        # null row), when the net says; `None` otherwise.
+        self.label_rows = net_label_rows(getattr(field, "net", None))
+        self.null_label = check_class_index("Guided null_label", null_label, self.label_rows)
         self.channels = None if channels is None else _check_channels(channels)
         if not isinstance(key, str):
             raise TypeError(f"Guided key: expected a str, got {type(key).__name__}")
@@ -116,13 +119,3 @@ def _check_channels(channels: Sequence[int]) -> tuple[int, ...]:
     if not out or len(set(out)) != len(out):
         raise ValueError(f"Guided channels: expected distinct indices (at least one), got {out}")
     return out
-
-
-def label_rows(field: object) -> int | None:
-    """Rows of the class table of the net under a neural field (`num_classes + 1` with a null
-    row), when the net says (`label_rows`, as energykit's nets do); `None` otherwise."""
-    net = getattr(field, "net", None)
-    net = getattr(net, "_orig_mod", net)  # torch.compile wrapper
-    net = getattr(net, "module", net)  # DistributedDataParallel wrapper
-    rows = getattr(net, "label_rows", None)
-    return rows if isinstance(rows, int) and not isinstance(rows, bool) else None

@@ -8,7 +8,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_int, check_labels, check_real
+from energykit._checks import (
+    check_class_index,
+    check_int,
+    check_labels,
+    check_real,
+    net_label_rows,
+)
 
 
 def guided_velocity(
@@ -34,13 +40,8 @@ def guided_velocity(
     if not callable(velocity):
         raise TypeError(f"guided_velocity velocity: expected a callable, got {type(velocity)}")
     scale = check_real("guided_velocity scale", scale)
-    null_label = check_int("guided_velocity null_label", null_label, minimum=0)
-    rows = _label_rows(velocity)
-    if rows is not None and null_label >= rows:
-        raise ValueError(
-            f"guided_velocity null_label: expected a class index in [0, {rows - 1}] (the "
-            f"net's label table has {rows} rows), got {null_label}"
-        )
+    rows = net_label_rows(velocity)
+    null_label = check_class_index("guided_velocity null_label", null_label, rows)
     idx = None if channels is None else [check_int("channels", c, minimum=0) for c in channels]
 
     def v(x: Tensor, *args: Any, **cond: Any) -> Tensor:
@@ -59,14 +60,6 @@ def guided_velocity(
         return out
 
     return v
-
-
-def _label_rows(velocity: object) -> int | None:
-    """Rows of the net's class table when it says (`label_rows`), else `None`."""
-    net = getattr(velocity, "_orig_mod", velocity)  # torch.compile wrapper
-    net = getattr(net, "module", net)  # DistributedDataParallel wrapper
-    rows = getattr(net, "label_rows", None)
-    return rows if isinstance(rows, int) and not isinstance(rows, bool) else None
 
 
 __all__ = ["guided_velocity"]
