@@ -363,11 +363,11 @@ def _write_joined(
     decoded: bool,
 ) -> None:
     """Write the joined samples: ADM's `arr_0`/`arr_1` when decoded, else `x`/`y`/`steps`."""
-    if decoded:
-        arrays: dict[str, Any] = {"arr_0": x.numpy()}
+    if decoded:  # `out` is an .npz (`_check_out`)
+        images: dict[str, Any] = {"arr_0": x}
         if labels is not None:
-            arrays["arr_1"] = labels.long().numpy()
-        atomic_savez(out, {**arrays, "meta": np.array(json.dumps(meta))})
+            images["arr_1"] = labels.long()
+        save_samples(out, {**images, **meta})
         return
     payload: dict[str, Any] = {"x": x, **meta}
     if labels is not None:
