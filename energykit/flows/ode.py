@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_batch, check_finite_tensor, check_int, check_real
+from energykit._checks import check_batch, check_finite_tensor, check_int, check_real, check_shape
 
 #: A velocity as a step sees it: `v(x, t)` with the conditioning already bound.
 VelocityFn = Callable[[Tensor, Tensor], Tensor]
@@ -133,10 +133,7 @@ def _shape_checked(
 
     def v(z: Tensor, t: Tensor) -> Tensor:
         out = velocity(z, t, **cond) if time_conditional else velocity(z, **cond)
-        if not isinstance(out, Tensor) or out.shape != z.shape:
-            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"velocity: expected an output of shape {tuple(z.shape)}, got {got}")
-        return out
+        return check_shape("velocity output", out, z.shape)
 
     return v
 
