@@ -13,7 +13,7 @@ import torch
 
 from energykit._distributed import DistInfo, init_from_env, rank_device
 from energykit._io import load_torch
-from energykit.sampling import check_sampler, load_samples
+from energykit.sampling import load_samples
 from energykit.train import CHECKPOINT_FORMAT, ConfigError
 from energykit.train.config import available_device
 
@@ -24,14 +24,6 @@ def device_and_rank(flag: str) -> tuple[torch.device, DistInfo]:
     device = available_device(flag, "--device")
     dist = init_from_env(device)
     return rank_device(device, dist), dist
-
-
-def check_sampler_name(name: str, flow_matching: bool, key: str) -> None:
-    """Refuse a sampler that does not exist or does not suit the model, before any work."""
-    try:
-        check_sampler(name, flow_matching=flow_matching)
-    except ValueError as err:
-        raise ConfigError(f"{key}: {err}") from None
 
 
 def check_folder(path: str, flag: str, expected: str) -> None:

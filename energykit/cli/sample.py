@@ -10,9 +10,10 @@ from typing import Any
 
 import torch
 
-from energykit.cli._common import check_folder, check_out_file, check_sampler_name, device_and_rank
+from energykit.cli._common import check_folder, check_out_file, device_and_rank
 from energykit.sampling import sample_to_file
 from energykit.train import ConfigError, TrainConfig, TrainedModel, load_trained
+from energykit.train.config_checks import check_sampler_name
 
 #: `energykit sample` flags that replace a field of the recipe's `sample` section.
 SAMPLE_FLAGS = (
@@ -51,7 +52,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         else reference_model(args.checkpoint, args.reference, args.preset, args.num_heads)
     )
     overrides = {k: getattr(args, k) for k in SAMPLE_FLAGS if getattr(args, k) is not None}
-    if args.sampler is not None:
+    if args.sampler is not None:  # refused before any work, naming the flag
         check_sampler_name(args.sampler, model.spec.flow_matching, "--sampler")
     raw = {**model.config.to_dict(), "sample": {**model.config.sample.__dict__, **overrides}}
     cfg = TrainConfig.from_dict(raw).sample  # validated like a recipe

@@ -43,6 +43,15 @@ def _positive(key: str, value: float | int | None, *, strict: bool = True) -> No
         raise ConfigError(f"{key}: expected a value {relation}, got {value!r}")
 
 
+def check_sampler_name(name: str, flow_matching: bool, key: str) -> None:
+    """Refuse a sampler that does not exist or does not suit the model (`ConfigError`
+    naming `key`)."""
+    try:
+        check_sampler(name, flow_matching=flow_matching)
+    except ValueError as err:
+        raise ConfigError(f"{key}: {err}") from None
+
+
 def _check_data(d: DataConfig) -> DatasetInfo | None:
     """The `data` section's checks; returns the dataset's entry in the list of datasets
     (`None` for data of the user's own)."""
@@ -146,10 +155,7 @@ def _check_sample(s: SampleConfig, d: DataConfig, o: ObjectiveConfig) -> None:
             f"(data.class_conditional=true), got cfg_scale={s.cfg_scale}"
         )
     flow_matching = objective_kind(o.kind).flow_matching
-    try:
-        check_sampler(s.sampler, flow_matching=flow_matching)
-    except ValueError as err:
-        raise ConfigError(f"sample.sampler: {err}") from None
+    check_sampler_name(s.sampler, flow_matching, "sample.sampler")
     if flow_matching and (s.dtype != "float32" or s.compile):
         key = "sample.dtype" if s.dtype != "float32" else "sample.compile"
         raise ConfigError(
