@@ -1,5 +1,5 @@
-"""What the commands share: argument checks that name the flag, samples files read with
-one-line errors, and the device of this rank under torchrun."""
+"""What the commands share: argument checks that name the flag, and samples files read with
+one-line errors."""
 
 from __future__ import annotations
 
@@ -11,19 +11,9 @@ from typing import Any
 
 import torch
 
-from energykit._distributed import DistInfo, init_from_env, rank_device
 from energykit._io import load_torch
 from energykit.sampling import load_samples
 from energykit.train import CHECKPOINT_FORMAT, ConfigError
-from energykit.train.config import available_device
-
-
-def device_and_rank(flag: str) -> tuple[torch.device, DistInfo]:
-    """The device a `--device` value names (`cuda:LOCAL_RANK` for `cuda` under torchrun) and
-    this process's rank."""
-    device = available_device(flag, "--device")
-    dist = init_from_env(device)
-    return rank_device(device, dist), dist
 
 
 def check_folder(path: str, flag: str, expected: str) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from energykit.cli._common import check_folder, check_out_file, device_and_rank
+from energykit.cli._common import check_folder, check_out_file
 from energykit.train import ConfigError
+from energykit.train.device import device_and_rank
 
 
 def cmd_latents(args: argparse.Namespace) -> int:
@@ -29,7 +30,7 @@ def cmd_latents(args: argparse.Namespace) -> int:
     from energykit.data.encode import encode_folder
     from energykit.interop.vae import encode_moments, load_vae, vae_scaling_factor
 
-    device, dist = device_and_rank(args.device)
+    device, dist = device_and_rank(args.device, "--device")
     dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     vae = load_vae(args.vae, device, dtype[args.dtype])
     manifest = encode_folder(

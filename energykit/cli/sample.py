@@ -10,10 +10,11 @@ from typing import Any
 
 import torch
 
-from energykit.cli._common import check_folder, check_out_file, device_and_rank
+from energykit.cli._common import check_folder, check_out_file
 from energykit.sampling import sample_to_file
 from energykit.train import ConfigError, TrainConfig, TrainedModel, load_trained
 from energykit.train.config_checks import check_sampler_name
+from energykit.train.device import device_and_rank
 
 #: `energykit sample` flags that replace a field of the recipe's `sample` section.
 SAMPLE_FLAGS = (
@@ -45,7 +46,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     check_out_file(args.out, "--out")
     if args.png_dir is not None:
         check_folder(args.png_dir, "--png-dir", "a folder for the PNG files")
-    device, dist = device_and_rank(args.device)
+    device, dist = device_and_rank(args.device, "--device")
     model = (
         load_trained(args.checkpoint, device=device, weights=args.weights)
         if args.reference is None

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from energykit._distributed import DistInfo, init_from_env, rank_device
 from energykit.train._typed import ConfigError
 
 #: Device types a run may name; others (`meta`, `xla`, ...) cannot train or sample here.
@@ -59,4 +60,12 @@ def available_device(text: str, key: str) -> torch.device:
     return device
 
 
-__all__ = ["DEVICE_TYPES", "available_device", "parse_device"]
+def device_and_rank(text: str, key: str) -> tuple[torch.device, DistInfo]:
+    """The device `text` names (`available_device`) as this rank uses it (`cuda` is
+    `cuda:LOCAL_RANK` under torchrun), and this process's rank, the process group joined."""
+    device = available_device(text, key)
+    dist = init_from_env(device)
+    return rank_device(device, dist), dist
+
+
+__all__ = ["DEVICE_TYPES", "available_device", "device_and_rank", "parse_device"]

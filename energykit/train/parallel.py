@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from energykit._distributed import init_from_env, rank_device
-from energykit.train.device import available_device
+from energykit.train.device import device_and_rank
 
 if TYPE_CHECKING:
     from energykit.train.trainer import Trainer
@@ -22,9 +21,7 @@ def init_devices(trainer: Trainer) -> None:
         ValueError: `train.batch` is not a multiple of world size x `train.grad_accum`.
     """
     t = trainer.config.train
-    device = available_device(t.device, "train.device")
-    trainer.dist = init_from_env(device)
-    trainer.device = rank_device(device, trainer.dist)
+    trainer.device, trainer.dist = device_and_rank(t.device, "train.device")
     split = trainer.dist.world_size * t.grad_accum
     if t.batch % split:
         raise ValueError(
