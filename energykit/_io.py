@@ -139,9 +139,8 @@ def load_torch(
         ) from None
 
 
-def load_npz(path: str | Path, *, what: str, keys: Iterable[str] | None = None) -> dict[str, Any]:
-    """The arrays of an `.npz` file (all, or those of `keys` that it holds), read with
-    `allow_pickle=False`; arrays not asked for are never read.
+def load_npz(path: str | Path, *, what: str) -> dict[str, Any]:
+    """The arrays of an `.npz` file, read with `allow_pickle=False`.
 
     Raises:
         FileNotFoundError: no file at `path`.
@@ -154,8 +153,7 @@ def load_npz(path: str | Path, *, what: str, keys: Iterable[str] | None = None) 
         with np.load(path, allow_pickle=False) as f:
             if not hasattr(f, "files"):
                 raise ValueError("a single .npy array, not an .npz archive")
-            names = f.files if keys is None else [k for k in keys if k in f.files]
-            return {k: f[k] for k in names}
+            return {k: f[k] for k in f.files}
     except ValueError as err:
         reason = (
             "not an .npz archive of plain arrays (reading it would need unpickling)"
