@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_batch, check_finite_tensor
+from energykit._checks import check_batch, check_finite_tensor, check_unit_interval
 from energykit._interpolant import draw_noise, interpolate
 from energykit.descent import PAPER_STEPS, DescentResult, paper_descender
 from energykit.descent.resolve import OptimizerSpec
@@ -51,8 +51,7 @@ def noise(x: Tensor, gamma: float | Tensor, *, generator: torch.Generator | None
     g = torch.as_tensor(gamma, dtype=x.dtype, device=x.device)
     if g.ndim > 1 or (g.ndim == 1 and g.shape[0] != x.shape[0]):
         raise ValueError(f"gamma: expected a number or shape ({x.shape[0]},), got {tuple(g.shape)}")
-    if not bool(((g >= 0) & (g <= 1)).all()):
-        raise ValueError(f"gamma: expected values in [0, 1], got {g.tolist()}")
+    check_unit_interval("gamma", g)
     return interpolate(x, draw_noise(x, generator), g.expand(x.shape[0]))
 
 
