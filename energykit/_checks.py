@@ -124,22 +124,19 @@ def check_shape(name: str, t: object, shape: tuple[int, ...] | torch.Size) -> Te
     return t
 
 
-def check_nonempty(name: str, x: Tensor) -> Tensor:
-    """Require at least one sample (a non-zero leading dimension); O(1).
+def check_batch(name: str, x: object) -> Tensor:
+    """`check_floating` plus at least one sample: a floating `(B, *shape)` with `B >= 1`.
 
     Raises:
-        ValueError: `x` has an empty batch.
+        TypeError: `x` is not a tensor or not floating point.
+        ValueError: `x` has no batch dimension or an empty batch.
     """
+    x = check_floating(name, x)
     if x.shape[0] == 0:
         raise ValueError(
             f"{name}: expected at least one sample, got an empty batch of shape {tuple(x.shape)}"
         )
     return x
-
-
-def check_batch(name: str, x: object) -> Tensor:
-    """`check_floating` and `check_nonempty` together: a floating `(B, *shape)` with `B >= 1`."""
-    return check_nonempty(name, check_floating(name, x))
 
 
 #: Set by `checked_data()`: the caller validated its data already (the Trainer's own batches).
