@@ -57,7 +57,7 @@ def check_x0(field: EnergyField, x0: object, cond: dict[str, Any]) -> Tensor:
             has another batch size.
     """
     x = check_floating("x0", x0)
-    if x.shape[0] == 0 or x.numel() == 0:
+    if x.numel() == 0:  # also an empty batch
         raise ValueError(f"x0: expected at least one sample, got shape {tuple(x.shape)}")
     _check_like_field(field, x)
     check_finite_tensor("x0", x)
