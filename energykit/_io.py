@@ -139,8 +139,9 @@ def load_torch(
         ) from None
 
 
-def load_npz(path: str | Path, *, what: str) -> dict[str, Any]:
-    """The arrays of an `.npz` file, read with `allow_pickle=False`.
+def load_npz(path: str | Path, *, what: str, keys: Iterable[str] | None = None) -> dict[str, Any]:
+    """The arrays of an `.npz` file (all, or those of `keys` it holds; the others are never
+    read), with `allow_pickle=False`.
 
     Raises:
         FileNotFoundError: no file at `path`.
@@ -153,7 +154,8 @@ def load_npz(path: str | Path, *, what: str) -> dict[str, Any]:
         with np.load(path, allow_pickle=False) as f:
             if not hasattr(f, "files"):
                 raise ValueError("a single .npy array, not an .npz archive")
-            return {k: f[k] for k in f.files}
+            names = f.files if keys is None else [k for k in keys if k in f.files]
+            return {k: f[k] for k in names}
     except ValueError as err:
         reason = (
             "not an .npz archive of plain arrays (reading it would need unpickling)"

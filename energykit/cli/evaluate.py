@@ -132,7 +132,7 @@ def _fid_metrics(x: torch.Tensor, args: argparse.Namespace, device: torch.device
     net = FeatureNetwork(args.inception, device)
     stats = None
     if Path(args.ref).suffix == ".npz" and not args.ref_images:
-        f = load_npz(args.ref, what="--ref")
+        f = load_npz(args.ref, what="--ref", keys=("mu", "sigma"))  # not the images again
         if "mu" in f and "sigma" in f:  # ADM reference batches carry these
             mu, sigma = f["mu"], f["sigma"]
             stats = (torch.from_numpy(mu).double(), torch.from_numpy(sigma).double())

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from energykit._io import UnreadableFileError
+from energykit._io import UnreadableFileError, load_npz
 from energykit.cli import main
 from energykit.interop import load_reference_eqm, reference_state_dict
 from energykit.metrics import classifier
@@ -331,3 +331,12 @@ def test_genuine_samples_load(genuine: dict[str, Path]) -> None:
     for kind in ("samples-pt", "samples-npz"):
         x, meta = load_samples(genuine[kind])
         assert x.shape == (8, 2) and meta["kind"] == "eqm"
+
+
+def test_load_npz_reads_only_the_keys_asked_for(tmp_path):
+    """`evaluate --inception` reads an ADM reference's mu/sigma without its images again."""
+    path = tmp_path / "ref.npz"
+    np.savez(path, arr_0=np.zeros((3, 2, 2, 3), np.uint8), mu=np.ones(4), sigma=np.eye(4))
+    stats = load_npz(path, what="--ref", keys=("mu", "sigma", "absent"))
+    assert sorted(stats) == ["mu", "sigma"] and np.array_equal(stats["sigma"], np.eye(4))
+    assert sorted(load_npz(path, what="--ref")) == ["arr_0", "mu", "sigma"]
