@@ -8,7 +8,9 @@ plain `python` run) everything is a no-op on one process.
 
 from __future__ import annotations
 
+import atexit
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +55,33 @@ def init_from_env(device: torch.device) -> DistInfo:
         torch.cuda.set_device(info.local_rank)  # NCCL collectives use the current device
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        atexit.register(_destroy_at_exit)
     return info
+
+
+def _destroy_at_exit() -> None:
+    """Tear down the process group `init_from_env` created while the interpreter is still
+    whole (a group the user already destroyed, or created themselves, is left alone)."""
+    if dist.is_initialized():
+        release_finished_work()
+        dist.destroy_process_group()
+
+
+#: Seconds without the GIL that let gloo's worker threads drop the collectives they finished.
+RELEASE_S = 0.2
+
+
+def release_finished_work() -> None:
+    """Let gloo's worker threads drop finished collectives before the interpreter exits.
+
+    A gloo worker releases a finished collective after the caller has been woken, and the
+    release decrefs the Python objects of its tensors, so it needs the GIL. A rank that exits
+    right after its last collective (rank 1 after a gather whose result only rank 0 uses) can
+    reach interpreter finalisation first; the worker then dies in `take_gil` and the process
+    aborts with `terminate called without an active exception` (SIGABRT), even after a
+    `destroy_process_group()`, which does not join the workers. Sleeping releases the GIL.
+    """
+    time.sleep(RELEASE_S)
 
 
 def rank_device(device: torch.device, info: DistInfo) -> torch.device:

@@ -48,3 +48,34 @@ def test_explicit_head_trains_under_ddp(tmp_path):
     # Parameters outside grad_x E would stall DDP without the zero-weighted term.
     torchrun("digits/eqm-dot.yaml", tmp_path / "dot", "train.steps=2")
     assert load_checkpoint(tmp_path / "dot" / "last.pt")["step"] == 2
+
+
+EXIT_SCRIPT = """
+import atexit, os, sys
+import torch
+import torch.distributed as dist
+from energykit._distributed import init_from_env
+
+def report():  # registered before the group exists, so it runs after energykit's exit hook
+    with open(os.path.join(sys.argv[1], "rank" + os.environ["RANK"]), "w") as f:
+        f.write(str(dist.is_initialized()))
+
+atexit.register(report)
+init_from_env(torch.device("cpu"))
+total = torch.ones(1)
+dist.all_reduce(total)
+assert total.item() == 2
+"""
+
+
+def test_group_energykit_joined_is_destroyed_before_interpreter_exit(tmp_path):
+    # A gloo group alive at finalisation can SIGABRT its rank; a user script need not clean up.
+    script = tmp_path / "exit.py"
+    script.write_text(EXIT_SCRIPT)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(RECIPES.parent)}
+    done = subprocess.run(
+        [*cmd, str(script), str(tmp_path)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == ["False", "False"]
