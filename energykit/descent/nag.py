@@ -61,18 +61,24 @@ class NAGGD(Optimizer):
                 "NAGGD.step: expected a closure that evaluates the gradient at the look-ahead "
                 "point (Algorithm 2), got None"
             )
-        current: list[tuple[Tensor, Tensor, dict[str, Any]]] = []
+        # Per parameter: `previous` holds x_{k-1} on entry and x_k from the look-ahead on, and
+        # one scratch tensor carries mu (x_k - x_{k-1}) and then lr grad: the same elementwise
+        # operations as the maths above, without a copy of x_k per step.
+        current: list[tuple[Tensor, Tensor, Tensor, float]] = []
         for group in self.param_groups:
             for p in group["params"]:
-                x = p.detach().clone()
-                prev = self.state[p].get("previous", x)  # x_{-1} = x_0
-                torch.add(x, (x - prev) * group["momentum"], out=p)  # look-ahead p_k
-                current.append((p, x, group))
+                state = self.state[p]
+                if "previous" not in state:
+                    state["previous"] = p.detach().clone()  # x_{-1} = x_0
+                previous = state["previous"]
+                scratch = torch.sub(p, previous).mul_(group["momentum"])
+                previous.copy_(p)  # x_k
+                p.add_(scratch)  # the look-ahead p_k
+                current.append((p, previous, scratch, group["lr"]))
         with torch.enable_grad():
             result = closure()
-        for p, x, group in current:
+        for p, previous, scratch, lr in current:
             if p.grad is None:
                 raise RuntimeError("NAGGD.step: the closure left a parameter without .grad")
-            torch.sub(x, group["lr"] * p.grad, out=p)  # x_{k+1}
-            self.state[p]["previous"] = x
+            torch.sub(previous, torch.mul(p.grad, lr, out=scratch), out=p)  # x_{k+1}
         return result
