@@ -55,14 +55,15 @@ def init_from_env(device: torch.device) -> DistInfo:
         torch.cuda.set_device(info.local_rank)  # NCCL collectives use the current device
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        atexit.register(_destroy_at_exit)
+        atexit.register(_destroy_at_exit, dist.group.WORLD)
     return info
 
 
-def _destroy_at_exit() -> None:
-    """Tear down the process group `init_from_env` created while the interpreter is still
-    whole (a group the user already destroyed, or created themselves, is left alone)."""
-    if dist.is_initialized():
+def _destroy_at_exit(group: Any) -> None:
+    """Tear down `group`, the default process group `init_from_env` created, while the
+    interpreter is still whole; a group the user destroyed, or replaced with their own, is left
+    alone."""
+    if dist.is_initialized() and dist.group.WORLD is group:
         release_finished_work()
         dist.destroy_process_group()
 

@@ -55,6 +55,14 @@ class NAGGD(Optimizer):
 
         Returns:
             Whatever the closure returned.
+
+        Raises:
+            ValueError: no closure.
+            RuntimeError: the closure left a parameter without `.grad`.
+
+        If the closure raises (or leaves a `.grad` unset), the parameters are put back to
+        $x_k$ before the error propagates; $x_{k-1}$ is lost, so a next step takes no
+        look-ahead.
         """
         if closure is None:
             raise ValueError(
@@ -75,10 +83,25 @@ class NAGGD(Optimizer):
                 previous.copy_(p)  # x_k
                 p.add_(scratch)  # the look-ahead p_k
                 current.append((p, previous, scratch, group["lr"]))
-        with torch.enable_grad():
-            result = closure()
-        for p, previous, scratch, lr in current:
-            if p.grad is None:
+        try:
+            with torch.enable_grad():
+                result = closure()
+            if any(p.grad is None for p, *_ in current):
                 raise RuntimeError("NAGGD.step: the closure left a parameter without .grad")
+        except BaseException:
+            for p, previous, *_ in current:
+                p.copy_(previous)  # back to x_k (x_{k-1} is gone: the next step has no look-ahead)
+            raise
+        for p, previous, scratch, lr in current:
+            assert p.grad is not None  # checked above
             torch.sub(previous, torch.mul(p.grad, lr, out=scratch), out=p)  # x_{k+1}
         return result
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state; `step` updates x_{k-1} in place, so the loaded tensors are copied (torch
+        would share them with `state_dict` when dtype and device match, and two optimisers
+        loaded from one state would then step each other's history)."""
+        super().load_state_dict(state_dict)
+        for state in self.state.values():
+            if "previous" in state:
+                state["previous"] = state["previous"].clone()

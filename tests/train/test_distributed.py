@@ -51,7 +51,7 @@ def test_explicit_head_trains_under_ddp(tmp_path):
 
 
 EXIT_SCRIPT = """
-import atexit, os, sys
+import atexit, os, sys, time
 import torch
 import torch.distributed as dist
 from energykit._distributed import init_from_env
@@ -59,23 +59,44 @@ from energykit._distributed import init_from_env
 def report():  # registered before the group exists, so it runs after energykit's exit hook
     with open(os.path.join(sys.argv[1], "rank" + os.environ["RANK"]), "w") as f:
         f.write(str(dist.is_initialized()))
+    if dist.is_initialized():  # the user's own group: theirs to destroy
+        time.sleep(0.2)
+        dist.destroy_process_group()
+
+def own_group():  # a fresh store: the torchrun one already holds the first group's keys
+    store = dist.FileStore(os.path.join(sys.argv[1], "store"), 2)
+    dist.init_process_group("gloo", store=store, rank=int(os.environ["RANK"]), world_size=2)
 
 atexit.register(report)
+if sys.argv[2] == "own":
+    own_group()
 init_from_env(torch.device("cpu"))
+if sys.argv[2] == "replaced":
+    dist.destroy_process_group()
+    own_group()
 total = torch.ones(1)
 dist.all_reduce(total)
 assert total.item() == 2
 """
 
 
-def test_group_energykit_joined_is_destroyed_before_interpreter_exit(tmp_path):
-    # A gloo group alive at finalisation can SIGABRT its rank; a user script need not clean up.
+@pytest.mark.parametrize(
+    ("group", "alive_at_exit"), [("joined", "False"), ("own", "True"), ("replaced", "True")]
+)
+def test_exit_hook_destroys_only_the_group_energykit_joined(tmp_path, group, alive_at_exit):
+    # A gloo group alive at finalisation can SIGABRT its rank: energykit destroys the group it
+    # joined, so a user script need not; a group the user made, before or in its place, stays
+    # theirs.
     script = tmp_path / "exit.py"
     script.write_text(EXIT_SCRIPT)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(RECIPES.parent)}
     done = subprocess.run(
-        [*cmd, str(script), str(tmp_path)], capture_output=True, text=True, env=env, timeout=120
+        [*cmd, str(script), str(tmp_path), group],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == ["False", "False"]
+    assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == [alive_at_exit] * 2
