@@ -60,29 +60,32 @@ def init_from_env(device: torch.device) -> DistInfo:
 
 
 def _destroy_at_exit(group: Any) -> None:
-    """Tear down `group`, the default process group `init_from_env` created, while the
-    interpreter is still whole; a group the user destroyed, or replaced with their own, is left
-    alone."""
+    """At interpreter exit: `shutdown` if `group`, the default process group `init_from_env`
+    created, is still the default one (a group the user destroyed, or replaced with their own,
+    is left alone)."""
     if dist.is_initialized() and dist.group.WORLD is group:
-        release_finished_work()
-        dist.destroy_process_group()
+        shutdown()
 
 
 #: Seconds without the GIL that let gloo's worker threads drop the collectives they finished.
 RELEASE_S = 0.2
 
 
-def release_finished_work() -> None:
-    """Let gloo's worker threads drop finished collectives before the interpreter exits.
+def shutdown() -> None:
+    """Destroy the default process group (no-op without one), after letting gloo's worker
+    threads drop the collectives they finished.
 
     A gloo worker releases a finished collective after the caller has been woken, and the
     release decrefs the Python objects of its tensors, so it needs the GIL. A rank that exits
     right after its last collective (rank 1 after a gather whose result only rank 0 uses) can
     reach interpreter finalisation first; the worker then dies in `take_gil` and the process
     aborts with `terminate called without an active exception` (SIGABRT), even after a
-    `destroy_process_group()`, which does not join the workers. Sleeping releases the GIL.
+    `destroy_process_group()`, which does not join the workers. Sleeping `RELEASE_S` first
+    releases the GIL to them.
     """
-    time.sleep(RELEASE_S)
+    if dist.is_initialized():
+        time.sleep(RELEASE_S)
+        dist.destroy_process_group()
 
 
 def rank_device(device: torch.device, info: DistInfo) -> torch.device:

@@ -71,12 +71,11 @@ def _shutdown_process_group(wait: bool) -> None:
     rank first waits for the others; after an error it does not (peers may be elsewhere)."""
     import torch.distributed as dist
 
-    from energykit._distributed import release_finished_work
+    from energykit._distributed import shutdown
 
     if dist.is_available() and dist.is_initialized():
         try:
             if wait:
                 dist.barrier()
         finally:
-            release_finished_work()
-            dist.destroy_process_group()
+            shutdown()
