@@ -21,7 +21,7 @@ from energykit import (
     train,
     viz,
 )
-from energykit.descent import NAGGD, Descender, DescentResult
+from energykit.descent import NAGGD, Descender, DescentResult, Multistep, Solver
 from energykit.fields import (
     DotEnergy,
     EnergyField,
@@ -45,7 +45,9 @@ __all__ = [
     "Guided",
     "ImplicitField",
     "L2Energy",
+    "Multistep",
     "NoEnergyError",
+    "Solver",
     "__version__",
     "data",
     "descent",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from energykit._io import load_torch
 from energykit.cli._common import check_out_file as _check_out_file
 from energykit.cli._common import read_samples as _read_samples
-from energykit.sampling import generate
+from energykit.sampling import generate, solver_for
 from energykit.train import load_trained
 
 
@@ -29,10 +30,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     sample, fm = model.config.sample, model.spec.flow_matching
     target = model.sampleable()  # the field (descent) or the velocity (ODE)
     if model.shape != (2,):
-        s = generate(target, model.shape, sample, n=args.max_images)
+        s = generate(target, model.shape, sample, n=args.max_images, **_descent(model))
         print(f"plot: {save_samples(s.x, args.out, title=model.kind)}")
         return 0
-    s = generate(target, model.shape, sample)
+    s = generate(target, model.shape, sample, **_descent(model))
     path = save_landscape(
         args.out,
         s.x,
@@ -47,3 +48,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def _is_samples(path: Path) -> bool:
     payload = load_torch(path, what="plot source")
     return isinstance(payload, torch.Tensor) or "format" not in payload
+
+
+def _descent(model: Any) -> dict[str, Any]:
+    """What `generate` needs of a trained model beyond its field: its landscape and solver."""
+    return {"landscape": model.landscape, "solver": solver_for(model, model.config.sample)}

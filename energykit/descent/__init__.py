@@ -1,5 +1,6 @@
-"""Sampling by optimisation: the Descender, its results, NAG-GD, optimiser lookup, and the
-paper's sampler defaults (step budget, NAG-GD look-ahead, the default descender)."""
+"""Sampling by optimisation: the Descender, its results, NAG-GD and multistep optimisers,
+optimiser lookup, per-step schedules, and the paper's sampler defaults (step budget, NAG-GD
+look-ahead, the default descender)."""
 
 from energykit.descent._progress import Progress, ProgressFactory, tqdm_progress
 from energykit.descent.defaults import (
@@ -11,9 +12,11 @@ from energykit.descent.defaults import (
     paper_descender,
 )
 from energykit.descent.descender import Descender, DescentState
+from energykit.descent.multistep import Multistep
 from energykit.descent.nag import NAGGD
 from energykit.descent.resolve import available_optimizers, resolve_optimizer
 from energykit.descent.result import DescentResult, DescentStep
+from energykit.descent.solver import Solver, SolverFileError
 
 __all__ = [
     "DEFAULT_STEP_BUDGET",
@@ -25,8 +28,11 @@ __all__ = [
     "DescentResult",
     "DescentState",
     "DescentStep",
+    "Multistep",
     "Progress",
     "ProgressFactory",
+    "Solver",
+    "SolverFileError",
     "available_optimizers",
     "default_lr",
     "paper_descender",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from energykit._checks import check_int
+from energykit.descent.budget import DEFAULT_STEP_BUDGET, PAPER_STEPS, default_lr
 from energykit.descent.descender import Descender
 
 # Step size and look-ahead of the paper's best EqM-XL/2 sampler (Section 5, FID 1.90), defined
@@ -19,26 +19,12 @@ from energykit.descent.descender import Descender
 # cannot import this module (it imports the Descender, which imports `nag`).
 from energykit.descent.nag import PAPER_LR, PAPER_MOMENTUM
 from energykit.descent.resolve import OptimizerSpec
+from energykit.descent.schedule import StepSize
 from energykit.fields.base import EnergyField
-
-#: Step budget of that sampler.
-PAPER_STEPS = 250
-#: Path length of the default step: `lr = DEFAULT_STEP_BUDGET / steps` (0.0017 at 250).
-DEFAULT_STEP_BUDGET = 0.425
 
 #: Names under which `resolve_optimizer` finds NAG-GD, whose look-ahead defaults to
 #: `PAPER_MOMENTUM`.
 NAG_NAMES = ("nag", "naggd")
-
-
-def default_lr(steps: int) -> float:
-    """The descent step used when none is given: $0.425 / K$ for a budget of $K$ steps
-    (0.0017 at 250, the paper's NAG-GD step), so every budget travels the same path length.
-
-    Raises:
-        ValueError: `steps` is not a positive int.
-    """
-    return DEFAULT_STEP_BUDGET / check_int("steps", steps, minimum=1)
 
 
 def default_momentum(optimizer: OptimizerSpec, momentum: float | None) -> dict[str, Any]:
@@ -54,19 +40,21 @@ def paper_descender(
     optimizer: OptimizerSpec = "nag",
     *,
     steps: int = PAPER_STEPS,
-    lr: float | None = None,
+    lr: StepSize | None = None,
     g_min: float | None = None,
     momentum: float | None = None,
     **kwargs: Any,
 ) -> Descender:
-    r"""A `Descender` with the paper's defaults: step $0.425 /$ `steps` unless `lr` is given,
-    NAG-GD's look-ahead $\mu = 0.3$ unless `momentum` is given.
+    r"""A `Descender` with the paper's defaults: the budget's step (`budget_lr`: $0.425 /$
+    `steps` for GD, NAG-GD and `Multistep`) unless `lr` is given, NAG-GD's look-ahead
+    $\mu = 0.3$ unless `momentum` is given.
 
     Args:
         field: The landscape.
         optimizer: The optimiser (default the paper's NAG-GD).
         steps: Step budget.
-        lr: Step size; `None` for `default_lr(steps)`.
+        lr: Step size (a number, per-step sizes or a scheduler factory); `None` for the
+            budget's default.
         g_min: Adaptive-compute threshold, or `None`.
         momentum: Look-ahead; `None` for 0.3 with NAG-GD.
         **kwargs: Passed to `Descender` (e.g. `nonfinite="freeze"`, `callback=`).
@@ -74,9 +62,8 @@ def paper_descender(
     Raises:
         ValueError: `steps` is not a positive int.
     """
-    step = default_lr(steps) if lr is None else lr
     extra = default_momentum(optimizer, momentum)
-    return Descender(field, optimizer, lr=step, steps=steps, g_min=g_min, **extra, **kwargs)
+    return Descender(field, optimizer, lr=lr, steps=steps, g_min=g_min, **extra, **kwargs)
 
 
 __all__ = [

@@ -45,6 +45,7 @@ from energykit.descent._inputs import (
 )
 from energykit.descent._progress import Progress, StepBar, check_progress
 from energykit.descent._stepping import OptimizerStep
+from energykit.descent.budget import PAPER_STEPS, budget_lr
 from energykit.descent.resolve import (
     OptimizerSpec,
     build_optimizer,
@@ -52,6 +53,13 @@ from energykit.descent.resolve import (
     resolve_optimizer,
 )
 from energykit.descent.result import DescentResult, DescentStep
+from energykit.descent.schedule import (
+    PER_STEP_KEYWORDS,
+    StepSchedule,
+    StepSize,
+    check_per_step,
+    is_sequence,
+)
 from energykit.descent.state import DescentState
 from energykit.fields.base import EnergyField
 
@@ -69,8 +77,14 @@ class Descender:
         field: The landscape; its gradient points uphill (paper sign).
         optimizer: An `Optimizer` class, a factory `f(params, **kw)`, or a name (`"gd"`,
             `"nag"`, `"adam"`, any `torch.optim` or `torch_optimizer` class name).
-        lr: Step size; `None` keeps the optimiser's default.
-        steps: Maximum number of steps, at least 1.
+        lr: Step size: a number; a sequence of `steps` per-step sizes $\\eta_0, \\dots,
+            \\eta_{K-1}$; or a `torch.optim.lr_scheduler` factory `f(optimizer)` (stepped
+            after each step, from the budget's default step). `None`: the budget's default,
+            `budget_lr`: $0.425 / K$ for GD, NAG-GD and `Multistep` (0.0017 at 250 steps),
+            `1 / K` for the Adam family; any other optimiser keeps its own default.
+        steps: Maximum number of steps (each one field evaluation for every optimiser
+            energykit names except LBFGS), at least 1; `None`: the length of a per-step `lr`,
+            else 250 (the paper's budget).
         g_min: Adaptive compute: a sample stops once $\\lVert\\nabla E(x)\\rVert <$ `g_min`.
         record: Keep the trajectory.
         callback: Called with a `DescentStep` after every step.
@@ -90,7 +104,9 @@ class Descender:
             `functools.partial(tqdm.tqdm, desc="sampling", leave=False)`. The bar advances
             from the host's step counter and shows the rows stopped and failed at read-backs
             only, so it adds no host read. `step` (manual loops) shows no bar.
-        **optimizer_kwargs: Passed to the optimiser, e.g. `momentum=0.3` for `"nag"`.
+        **optimizer_kwargs: Passed to the optimiser, e.g. `momentum=0.3` for `"nag"`;
+            `momentum` may be a sequence of `steps` per-step look-aheads (NAG-GD,
+            `Multistep`).
 
     Raises:
         TypeError: `field` is not an `EnergyField`; `optimizer` is neither an `Optimizer`
@@ -99,12 +115,15 @@ class Descender:
             `progress` is neither a bool nor callable.
         ImportError: `progress=True` and tqdm is not installed.
         ValueError: an unknown optimiser name; `lr < 0`, `steps < 1`, `g_min <= 0`,
-            `check_every < 1`, or non-finite numbers; an unknown `nonfinite` mode.
+            `check_every < 1`, or non-finite numbers; a per-step sequence whose length is not
+            `steps`; an unknown `nonfinite` mode.
 
     Example:
         ```python
         result = Descender(field, "nag", lr=0.0017, momentum=0.3, g_min=0.05).run(x0)
         samples, work = result.x, result.nfe_total
+        # Ten evaluations: Adams-Bashforth 2 on a per-step schedule.
+        few = Descender(field, "ab2", lr=[0.03] * 9 + [0.1]).run(x0)
         ```
     """
 
@@ -113,8 +132,8 @@ class Descender:
         field: EnergyField,
         optimizer: OptimizerSpec = torch.optim.SGD,
         *,
-        lr: float | None = None,
-        steps: int = 250,
+        lr: StepSize | None = None,
+        steps: int | None = None,
         g_min: float | None = None,
         record: bool = False,
         callback: Callable[[DescentStep], None] | None = None,
@@ -128,9 +147,24 @@ class Descender:
         self.field = field
         self.optimizer = optimizer
         self._factory = resolve_optimizer(optimizer)  # unknown names fail here, not at run()
-        self.lr = None if lr is None else check_real("lr", lr, minimum=0.0)
-        check_optimizer_kwargs(self._factory, self.lr, optimizer_kwargs)
-        self.steps = check_int("steps", steps, minimum=1)
+        self.steps, base_lr, per_step, scheduler = _step_sizes(self._factory, lr, steps)
+        for key in PER_STEP_KEYWORDS:
+            if is_sequence(optimizer_kwargs.get(key)):
+                per_step[key] = check_per_step(key, optimizer_kwargs[key], self.steps)
+                # Built with the largest value, so the optimiser tracks what a look-ahead needs.
+                optimizer_kwargs = {**optimizer_kwargs, key: max(per_step[key])}
+        check_optimizer_kwargs(self._factory, base_lr, optimizer_kwargs)
+        self.lr = lr
+        #: The step size of every step when known ahead (`None` with a scheduler factory).
+        self.step_sizes = (
+            None
+            if scheduler is not None or base_lr is None
+            else per_step.get("lr", [base_lr] * self.steps)
+        )
+        self._base_lr = base_lr
+        self._schedule = (
+            None if not per_step and scheduler is None else StepSchedule(per_step, scheduler)
+        )
         self.g_min = None if g_min is None else check_real("g_min", g_min, minimum=0.0, strict=True)
         self.record = check_flag("record", record)
         self.callback = check_callback(callback)
@@ -160,7 +194,7 @@ class Descender:
         b, dev = x.shape[0], x.device
         state = DescentState(
             x=x,
-            optimizer=build_optimizer(self._factory, x, self.lr, self.optimizer_kwargs),
+            optimizer=build_optimizer(self._factory, x, self._base_lr, self.optimizer_kwargs),
             cond=dict(cond),
             max_steps=self.steps,
             steps=torch.zeros(b, dtype=torch.long, device=dev),
@@ -172,6 +206,11 @@ class Descender:
             check_every=self._check_every(x),
         )
         state.optimizer_step = OptimizerStep(state.optimizer)
+        if self._schedule is not None:
+            state.schedule = self._schedule
+            state.scheduler = self._schedule.start(state.optimizer)
+            if state.scheduler is not None:  # torch's schedulers watch optimizer.step itself
+                state.optimizer_step = None
         self._evaluation.prepare(state)
         return state
 
@@ -261,7 +300,12 @@ class Descender:
             state.last_grad = x.grad = evaluation.absorb(state, plan, k)
             return 0.0  # no loss: an implicit field has no energy to report
 
+        schedule = state.schedule
+        if schedule is not None:
+            schedule.before(state.optimizer, k)
         (state.optimizer_step or state.optimizer.step)(closure)
+        if state.scheduler is not None:
+            state.scheduler.step()
         if state.last_grad is None:
             raise RuntimeError(
                 f"{type(state.optimizer).__name__}.step did not call its closure; the "
@@ -272,6 +316,22 @@ class Descender:
         if state.trajectory is not None:
             state.trajectory.append(x.detach().clone())
         return plan
+
+
+def _step_sizes(
+    factory: Any, lr: StepSize | None, steps: int | None
+) -> tuple[int, float | None, dict[str, list[float]], Any]:
+    """Resolve `lr` and `steps`: the budget, the step the optimiser is built with, the
+    per-step table (`{"lr": [...]}` or empty) and the scheduler factory (or `None`)."""
+    if is_sequence(lr):
+        sizes = check_per_step(
+            "lr", lr, None if steps is None else check_int("steps", steps, minimum=1)
+        )
+        return len(sizes), sizes[0], {"lr": sizes}, None
+    k = PAPER_STEPS if steps is None else check_int("steps", steps, minimum=1)
+    if lr is None or callable(lr):
+        return k, budget_lr(factory, k), {}, lr
+    return k, check_real("lr", lr, minimum=0.0), {}, None
 
 
 def _active_rows(plan: Plan, state: DescentState) -> Tensor:

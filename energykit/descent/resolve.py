@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from energykit.descent.multistep import Multistep
 from energykit.descent.nag import NAGGD
 
 OptimizerFactory = Callable[..., Optimizer]
@@ -22,6 +24,11 @@ ALIASES: dict[str, OptimizerFactory] = {
     "nag": NAGGD,
     "naggd": NAGGD,
     "adam": torch.optim.Adam,
+    "multistep": Multistep,
+    # Adams-Bashforth of order 2-4 (warm-started with the lower orders).
+    "ab2": functools.partial(Multistep, order=2),
+    "ab3": functools.partial(Multistep, order=3),
+    "ab4": functools.partial(Multistep, order=4),
 }
 
 #: Optimiser classes that cannot step a batch of samples, and why: `available_optimizers`
@@ -108,6 +115,10 @@ def resolve_optimizer(spec: OptimizerSpec) -> OptimizerFactory:
 
 
 def _name(factory: OptimizerFactory) -> str:
+    if isinstance(factory, functools.partial):
+        return (
+            f"{_name(factory.func)}({', '.join(f'{k}={v!r}' for k, v in factory.keywords.items())})"
+        )
     return getattr(factory, "__name__", type(factory).__name__)
 
 

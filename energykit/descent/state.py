@@ -9,8 +9,10 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
 
 from energykit.descent.result import DescentResult
+from energykit.descent.schedule import StepSchedule
 
 
 @dataclass
@@ -57,6 +59,8 @@ class DescentState:
         bad_at: Adaptive compute with `nonfinite="raise"`: the step at which each row turned
             non-finite (-1: never), `(B,)`.
         bad_grad: Likewise, whether the gradient was the culprit, `(B,)`.
+        schedule: Per-step hyper-parameters written before each step, or `None`.
+        scheduler: A torch scheduler stepped after each step, or `None`.
     """
 
     x: Tensor
@@ -84,6 +88,8 @@ class DescentState:
     x_rows: Tensor | None = field(default=None, repr=False)
     bad_at: Tensor | None = field(default=None, repr=False)
     bad_grad: Tensor | None = field(default=None, repr=False)
+    schedule: StepSchedule | None = field(default=None, repr=False)
+    scheduler: LRScheduler | None = field(default=None, repr=False)
 
     @property
     def done(self) -> bool:

@@ -3,7 +3,7 @@
 
 ```python
 model = energykit.train.load_trained("runs/digits-eqm/last.pt")
-s = generate(model.field(), model.shape, model.config.sample, n=64)
+s = generate(model.field(), model.shape, model.config.sample, n=64, landscape=model.landscape)
 ```
 """
 
@@ -16,6 +16,7 @@ from energykit.sampling.files import (
     load_samples,
     sample_to_file,
     save_samples,
+    solver_for,
     to_uint8_images,
     write_pngs,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "sample_to_file",
     "sampler_names",
     "save_samples",
+    "solver_for",
     "to_uint8_images",
     "write_pngs",
 ]

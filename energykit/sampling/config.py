@@ -13,10 +13,17 @@ class SampleConfig:
     """How a trained model is sampled (by `energykit sample`, `generate` and evaluation).
 
     Attributes:
-        sampler: For EqM: a descent optimiser name (`gd`, `nag`, `adam`, any torch.optim
-            name). For FM: an ODE method (`euler` or `heun`). See `sampler_names()`.
-        lr: Descent step size; `None` means the default `0.425 / steps` (the paper's
-            0.0017 at 250 steps). Ignored by the ODE samplers, whose step is `1 / steps`.
+        sampler: `auto` (default): the best training-free sampler for the budget. For EqM,
+            below the paper's 250 steps the few-step schedule of
+            `energykit.descent.fewstep` (Adams-Bashforth 2 from the model's $c(\\gamma)$),
+            at 250 and above the paper's NAG-GD (0.425 / steps, look-ahead 0.3); for FM,
+            `euler`. Or, for EqM, a descent optimiser name (`gd`, `nag`, `ab2`-`ab4`, `adam`,
+            any torch.optim name); for FM an ODE method (`euler` or `heun`). See
+            `sampler_names()`.
+        lr: Descent step size of a named optimiser; `None` means the budget's default
+            (`0.425 / steps` for `gd`, `nag` and `ab*`: the paper's 0.0017 at 250 steps).
+            Not with `auto` or a `solver`, which set their own steps. Ignored by the ODE
+            samplers, whose step is `1 / steps`.
         lr_scale: Multiplies the step (descent) or the ODE step size `1 / steps` (FM, then
             integrated to `t = lr_scale`): the step-size robustness knob.
         momentum: Look-ahead $\\mu$ of `nag` (the paper's 0.3); other samplers ignore it.
@@ -36,13 +43,16 @@ class SampleConfig:
         dtype: Descent only: the precision the network runs in (`float32`, `bfloat16`,
             `float16`). The samples and the optimiser state stay float32, so small steps are
             not rounded away (`energykit.fields.LowPrecision`).
+        solver: Descent only: a calibrated solver file (`energykit calibrate`), which fixes
+            the optimiser, its per-step coefficients and `steps`; it must have been fitted
+            for this model.
         compile: Descent only: `torch.compile` the network for sampling (implicit and
             explicit heads alike; an explicit head needs only the first-order
             $\nabla_x E$, which a compiled network supports). Compilation takes seconds to
             minutes and pays off for long or repeated descents.
     """
 
-    sampler: str = "nag"
+    sampler: str = "auto"
     lr: float | None = None
     lr_scale: float = 1.0
     momentum: float = PAPER_MOMENTUM
@@ -56,6 +66,7 @@ class SampleConfig:
     nonfinite: Literal["raise", "freeze"] = "raise"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     compile: bool = False
+    solver: str | None = None
 
 
 __all__ = ["SampleConfig"]

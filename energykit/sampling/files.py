@@ -44,7 +44,8 @@ from torch import Tensor
 from energykit._distributed import DistInfo, barrier
 from energykit._io import atomic_save, atomic_savez, load_npz, load_torch
 from energykit._shards import ShardFiles, ShardPlan
-from energykit.descent import Progress, tqdm_progress
+from energykit.descent import Progress, Solver, tqdm_progress
+from energykit.descent.fewstep import Landscape
 from energykit.sampling.config import SampleConfig
 from energykit.sampling.generate import Sampleable, generate
 
@@ -61,6 +62,8 @@ class SampleSource(Protocol):
         step: Training steps taken (recorded, and part of the resume guard).
         kind: Objective kind (recorded).
         dataset: The dataset it was trained on (recorded).
+        landscape: Its $c(\\gamma)$, for the few-step default sampler (or `None`).
+        binding: What a calibrated solver records of it (`Solver.check_model`).
     """
 
     @property
@@ -77,6 +80,11 @@ class SampleSource(Protocol):
 
     @property
     def dataset(self) -> str: ...
+
+    @property
+    def landscape(self) -> Landscape | None: ...
+
+    def binding(self, cfg_scale: float = 1.0) -> dict[str, Any]: ...
 
     def sampleable(self) -> Sampleable:
         """The field (EqM) or velocity (flow matching) to sample."""
@@ -190,6 +198,7 @@ def sample_to_file(
     png_dir: str | Path | None = None,
     progress: bool = True,
     step_progress: bool = False,
+    force_solver: bool = False,
 ) -> dict[str, Any] | None:
     """Draw `cfg.n` samples, sharded over ranks, and write them to `out` (see the module doc).
 
@@ -205,24 +214,33 @@ def sample_to_file(
         png_dir: Also write every image as a PNG here (decoded or image-shaped samples).
         progress: Print a line per batch to stderr.
         step_progress: Show a tqdm bar over each batch's descent steps (rank 0; needs tqdm).
+        force_solver: Use `cfg.solver` with another model of the same kind and shape (e.g.
+            another training seed of its recipe), not only the one it was fitted for.
 
     Returns:
         On rank 0 a summary (`n`, `nfe_mean`, `seconds`, `steps_mean`, `out`,
         `failed_count`, `failed_indices`); `None` elsewhere.
+
+    Raises:
+        FileNotFoundError, SolverFileError: `cfg.solver` is missing, malformed, or was fitted
+            for another model.
 
     Warns:
         RuntimeWarning: some samples failed (only with `cfg.nonfinite="freeze"`).
     """
     dist = dist or DistInfo()
     out = _check_out(out, decode)
+    solver = solver_for(model, cfg, force=force_solver)
     plan = _parts_plan(out, model, cfg, decode is not None, dist)
     plan.guard()
     bars = step_progress and dist.rank == 0
-    _draw_batches(model, plan, cfg, device, decode, png_dir, (progress, bars))
+    _draw_batches(model, plan, cfg, device, decode, png_dir, (progress, bars), solver)
     records = plan.join(lambda j: load_torch(_part(plan.folder, j), what="sample batch"))
     if records is None:
         return None
     summary = _join_parts(model, records, out, cfg, dist.world_size, decode is not None)
+    if solver is not None and dist.rank == 0:
+        summary["solver"] = cfg.solver
     shutil.rmtree(plan.folder, ignore_errors=True)
     return summary
 
@@ -235,6 +253,7 @@ def _draw_batches(
     decode: Callable[[Tensor], Tensor] | None,
     png_dir: str | Path | None,
     progress: tuple[bool, bool],
+    solver: Solver | None = None,
 ) -> None:
     """This rank's unfinished batches into the parts folder, one atomic file each; `progress`
     says whether to print a line per batch and whether to show a bar over its steps."""
@@ -243,7 +262,7 @@ def _draw_batches(
     for j in plan.pending():
         what = f"sample batch {j + 1}/{plan.n_shards}"
         bar = tqdm_progress("step_progress", desc=what, leave=False) if bars else False
-        record = _draw_batch(sampled, model, cfg, j, device, decode, bar)
+        record = _draw_batch(sampled, model, cfg, j, device, decode, bar, solver)
         if png_dir is not None:
             images = record.get("images")
             start = j * cfg.batch
@@ -254,6 +273,21 @@ def _draw_batches(
         if lines:
             size = min(cfg.batch, cfg.n - j * cfg.batch)
             print(f"{what} done ({size} samples)", file=sys.stderr)
+
+
+def solver_for(model: SampleSource, cfg: SampleConfig, *, force: bool = False) -> Solver | None:
+    """The calibrated solver `cfg.solver` names, checked against `model` (`None` without one).
+
+    Raises:
+        FileNotFoundError, SolverFileError: see `Solver.load` and `Solver.check_model`.
+    """
+    if cfg.solver is None:
+        return None
+    solver = Solver.load(cfg.solver)
+    solver.check_model(
+        model.binding(cfg.cfg_scale), force=force, where=f"solver file {cfg.solver!r}"
+    )
+    return solver
 
 
 def _check_out(out: str | Path, decode: Callable[[Tensor], Tensor] | None) -> Path:
@@ -274,6 +308,7 @@ def _draw_batch(
     device: str | torch.device,
     decode: Callable[[Tensor], Tensor] | None,
     progress: Progress = False,
+    solver: Solver | None = None,
 ) -> dict[str, Any]:
     """Batch `j` (seed `cfg.seed + BATCH_SEED_STRIDE * j`, labels from `j * cfg.batch`) as
     the record of its part file, on the CPU; `progress` is the descent's bar."""
@@ -288,8 +323,11 @@ def _draw_batch(
         n=size,
         seed=cfg.seed + BATCH_SEED_STRIDE * j,
         progress=progress,
+        landscape=model.landscape,
+        solver=solver,
     )
     record: dict[str, Any] = {"nfe": s.nfe_total, "seconds": s.seconds}
+    record["step_sizes"] = s.step_sizes
     record["y"] = None if s.y is None else s.y.cpu()
     record["steps"] = None if s.steps is None else s.steps.cpu()
     record["failed"] = [] if s.failed is None else _failed_indices(s.failed, j * cfg.batch)
@@ -329,6 +367,7 @@ def _join_parts(
         "kind": model.kind,
         "weights": getattr(model, "weights", "ema"),
         "sampler": dict(cfg.__dict__),
+        "step_sizes": records[0].get("step_sizes"),
         "world_size": world_size,
         "failed_count": len(failed),
         "failed_indices": failed,
@@ -389,6 +428,7 @@ __all__ = [
     "load_samples",
     "sample_to_file",
     "save_samples",
+    "solver_for",
     "to_uint8_images",
     "write_pngs",
 ]

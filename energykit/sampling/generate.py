@@ -14,12 +14,13 @@ from torch import Tensor
 
 from energykit._checks import check_int, check_real
 from energykit._repr import count_text, mean_text, tensor_text
-from energykit.descent import Progress
-from energykit.descent.defaults import NAG_NAMES, default_lr, paper_descender
+from energykit.descent import Progress, Solver
+from energykit.descent.fewstep import Landscape
 from energykit.fields import EnergyField, Guided, LowPrecision, compile_networks
 from energykit.flows import Velocity
 from energykit.sampling.config import SampleConfig
-from energykit.sampling.samplers import check_sampler
+from energykit.sampling.plan import descender_for
+from energykit.sampling.samplers import AUTO, AUTO_ODE, check_sampler
 
 #: What `generate` samples: a field (by descent) or a velocity (by an ODE).
 Sampleable = EnergyField | Velocity
@@ -38,6 +39,8 @@ class Samples:
         failed: Per-sample `(n,)` bool, the samples frozen on a NaN/inf (descent with
             `cfg.nonfinite="freeze"`; their `x` is the last finite iterate, not a sample of
             the model), or `None` for ODE samplers.
+        step_sizes: The step size of each descent step actually used, or `None` (ODE
+            samplers, or an optimiser that keeps its own step).
     """
 
     x: Tensor
@@ -46,6 +49,7 @@ class Samples:
     seconds: float
     y: Tensor | None = None
     failed: Tensor | None = None
+    step_sizes: list[float] | None = None
 
     @property
     def nfe_mean(self) -> float:
@@ -71,6 +75,7 @@ class _Chunk:
     nfe: int
     steps: Tensor | None = None
     failed: Tensor | None = None
+    step_sizes: list[float] | None = None
 
 
 @torch.no_grad()
@@ -83,6 +88,8 @@ def generate(
     device: str | torch.device = "cpu",
     label_offset: int = 0,
     progress: Progress = False,
+    landscape: Landscape | None = None,
+    solver: Solver | None = None,
     **overrides: Any,
 ) -> Samples:
     """Sample `cfg.n` points from Gaussian noise: descend `model` when it is an `EnergyField`
@@ -103,6 +110,10 @@ def generate(
         label_offset: Index of the first sample in a larger, sharded draw.
         progress: A progress bar over the descent steps of each batch (`Descender`'s
             `progress`: `True` for tqdm, or a factory); ODE samplers show none.
+        landscape: The field's $c(\\gamma)$, which sampler `auto` builds its few-step
+            default from (`TrainedModel.landscape`); `None`: the generic default.
+        solver: A calibrated solver to descend with (check it against the model first:
+            `Solver.check_model`); it fixes the steps, and `cfg.steps` must match it.
         **overrides: `SampleConfig` fields to replace, e.g. `n=16`.
 
     Returns:
@@ -121,7 +132,19 @@ def generate(
     _check_draw(shape, num_classes, label_offset)
     x0, y = _noise(cfg, shape, num_classes, label_offset, device)
     guided = _guided(_fast(model.eval(), cfg), cfg, num_classes)
-    run = _integrate if ode else functools.partial(_descend, progress=progress)
+    if ode and (solver is not None or cfg.solver is not None):
+        raise ValueError("solver: calibrated solvers descend energy fields, not velocities")
+    if cfg.solver is not None and solver is None:
+        raise ValueError(
+            f"solver: cfg.solver is {cfg.solver!r}; generate takes the loaded solver, checked "
+            "against its model: solver=energykit.sampling.solver_for(trained_model, cfg) (or "
+            "use sample_to_file, which does that)"
+        )
+    run = (
+        _integrate
+        if ode
+        else functools.partial(_descend, progress=progress, landscape=landscape, solver=solver)
+    )
     t0 = time.perf_counter()
     chunks = []
     for start in range(0, cfg.n, cfg.batch):
@@ -211,29 +234,24 @@ def _guided(model: Sampleable, cfg: SampleConfig, num_classes: int | None) -> Sa
 def _integrate(model: Any, x0: Tensor, cfg: SampleConfig, cond: dict[str, Any]) -> _Chunk:
     """One batch by the ODE method `cfg.sampler`, integrated to `t = cfg.lr_scale`."""
     velocity: Velocity = model
-    res = velocity.integrate(x0, steps=cfg.steps, method=cfg.sampler, t_end=cfg.lr_scale, **cond)
+    method = AUTO_ODE if cfg.sampler == AUTO else cfg.sampler
+    res = velocity.integrate(x0, steps=cfg.steps, method=method, t_end=cfg.lr_scale, **cond)
     return _Chunk(res.x, res.nfe * len(res.x))
 
 
 def _descend(
-    model: Any, x0: Tensor, cfg: SampleConfig, cond: dict[str, Any], progress: Progress = False
+    model: Any,
+    x0: Tensor,
+    cfg: SampleConfig,
+    cond: dict[str, Any],
+    progress: Progress = False,
+    landscape: Landscape | None = None,
+    solver: Solver | None = None,
 ) -> _Chunk:
-    """One batch by descent with `cfg.sampler`, step `cfg.lr` (default `0.425 / steps`)
-    times `cfg.lr_scale`; `cfg.momentum` is NAG-GD's look-ahead."""
-    lr = (default_lr(cfg.steps) if cfg.lr is None else cfg.lr) * cfg.lr_scale
-    momentum = cfg.momentum if cfg.sampler in NAG_NAMES else None
-    descender = paper_descender(
-        model,
-        cfg.sampler,
-        steps=cfg.steps,
-        lr=lr,
-        g_min=cfg.g_min,
-        momentum=momentum,
-        nonfinite=cfg.nonfinite,
-        progress=progress,
-    )
+    """One batch by descent as `cfg` says (`energykit.sampling.plan.descender_for`)."""
+    descender = descender_for(model, cfg, landscape, solver, progress)
     result = descender.run(x0, **cond)
-    return _Chunk(result.x, result.nfe_total, result.steps, result.failed)
+    return _Chunk(result.x, result.nfe_total, result.steps, result.failed, descender.step_sizes)
 
 
 def _join(chunks: list[_Chunk], y: Tensor | None, seconds: float) -> Samples:
@@ -250,6 +268,7 @@ def _join(chunks: list[_Chunk], y: Tensor | None, seconds: float) -> Samples:
         seconds=seconds,
         y=y,
         failed=cat(lambda c: c.failed),
+        step_sizes=chunks[0].step_sizes,
     )
 
 

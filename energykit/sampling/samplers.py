@@ -12,11 +12,15 @@ from energykit.flows import METHODS
 
 #: The ODE methods, for velocities (flow matching).
 ODE_METHODS: tuple[str, ...] = tuple(METHODS)
+#: The sampler that picks the best default for the budget, for fields and velocities alike.
+AUTO = "auto"
+#: What `auto` integrates a velocity with.
+AUTO_ODE = "euler"
 
 
 def sampler_names() -> list[str]:
     """Every sampler name: the descent optimisers, then the ODE methods."""
-    return [*available_optimizers(), *ODE_METHODS]
+    return [AUTO, *available_optimizers(), *ODE_METHODS]
 
 
 def is_ode_method(name: str) -> bool:
@@ -41,6 +45,8 @@ def check_sampler(name: str, *, flow_matching: bool) -> str:
     """
     if not isinstance(name, str):
         raise TypeError(f"expected a sampler name (a string), got {type(name).__name__}")
+    if name == AUTO:
+        return name
     if flow_matching and not is_ode_method(name):
         methods = " or ".join(map(repr, ODE_METHODS))
         raise ValueError(f"flow-matching models sample with {methods}, got {name!r}")
@@ -51,4 +57,4 @@ def check_sampler(name: str, *, flow_matching: bool) -> str:
     return name
 
 
-__all__ = ["ODE_METHODS", "check_sampler", "is_ode_method", "sampler_names"]
+__all__ = ["AUTO", "AUTO_ODE", "ODE_METHODS", "check_sampler", "is_ode_method", "sampler_names"]

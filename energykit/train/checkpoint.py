@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from energykit._io import UnreadableFileError, atomic_save, load_torch
+from energykit.descent.fewstep import Landscape
 from energykit.objectives import ObjectiveKindSpec, kind_of_field, objective_kind
 from energykit.sampling import Sampleable, Velocity
 from energykit.train.build import build_net
@@ -156,6 +157,29 @@ class TrainedModel:
     def dataset(self) -> str:
         """The dataset it was trained on (`config.data.name`)."""
         return self.config.data.name
+
+    @property
+    def landscape(self) -> Landscape | None:
+        """The truncated $c(\\gamma)$ it was trained with, which the few-step default sampler
+        is built from; `None` for flow matching and the other schedules."""
+        objective = self.config.objective
+        if self.spec.flow_matching or objective.schedule != "truncated":
+            return None
+        return Landscape(objective.a, objective.scale)
+
+    def binding(self, cfg_scale: float = 1.0) -> dict[str, Any]:
+        """What a calibrated solver file records of the model it was fitted for (and
+        `Solver.check_model` compares): the SHA-256 of the sampled weights, kind, shape,
+        classes, dataset, which weights, and the guidance scale."""
+        return {
+            "weights_sha256": payload_digest(self.net.state_dict()),
+            "kind": self.kind,
+            "shape": list(self.shape),
+            "num_classes": self.num_classes,
+            "dataset": self.dataset,
+            "weights": self.weights,
+            "cfg_scale": float(cfg_scale),
+        }
 
     def field(self) -> EnergyField:
         """The `EnergyField` to descend on (built once, then the same object).

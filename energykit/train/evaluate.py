@@ -184,14 +184,20 @@ def data_floor(data: DataSource) -> dict[str, Any]:
 
 def default_evaluate(trainer: Any) -> dict[str, Any]:
     """What `Trainer` logs every `train.eval_every` steps when given no evaluator: up to 500
-    samples from the EMA model with the recipe's sampler, scored by `score_samples`."""
+    samples from the EMA model with the recipe's sampler, scored by `score_samples`. A
+    calibrated `sample.solver` is fitted for the finished weights, so evaluation during
+    training samples with the recipe's sampler instead."""
+    import dataclasses
+
     from energykit.sampling import generate
 
     cfg = trainer.config
+    trained = trainer.trained()
     s = generate(
-        trainer.trained().sampleable(),
+        trained.sampleable(),
         trainer.data.shape,
-        cfg.sample,
+        dataclasses.replace(cfg.sample, solver=None),
+        landscape=trained.landscape,
         num_classes=trainer.num_classes,
         device=trainer.device,
         n=min(cfg.sample.n, 500),

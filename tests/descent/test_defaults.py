@@ -39,13 +39,13 @@ def test_naggd_defaults_are_the_paper_settings():
 @pytest.mark.parametrize("optimizer", ["nag", "naggd"])
 def test_paper_descender_uses_the_budget_and_look_ahead(optimizer):
     d = paper_descender(_field(), optimizer, steps=50)
-    assert d.lr == pytest.approx(DEFAULT_STEP_BUDGET / 50, rel=0)
+    assert d.step_sizes == [DEFAULT_STEP_BUDGET / 50] * 50
     assert d.steps == 50 and d.optimizer_kwargs == {"momentum": PAPER_MOMENTUM}
     assert paper_descender(_field(), optimizer, steps=50, momentum=0.0).optimizer_kwargs == {
         "momentum": 0.0
     }
     assert paper_descender(_field(), "gd", steps=50).optimizer_kwargs == {}
-    assert paper_descender(_field(), steps=10, lr=0.5).lr == 0.5
+    assert paper_descender(_field(), steps=10, lr=0.5).step_sizes == [0.5] * 10
 
 
 def test_tasks_descend_with_the_paper_descender():

@@ -23,6 +23,10 @@ class Source:
     step = 7
     kind = "eqm"
     dataset = "none"
+    landscape = None
+
+    def binding(self, cfg_scale: float = 1.0) -> dict:
+        return {"kind": self.kind, "cfg_scale": cfg_scale}
 
     def sampleable(self) -> ek.EnergyField:
         return ek.ImplicitField(nn.Identity())

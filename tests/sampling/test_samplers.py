@@ -11,9 +11,11 @@ from energykit.sampling import ODE_METHODS, check_sampler, sampler_names
 from energykit.train import ConfigError, load_config
 
 
-def test_samplers_are_the_optimisers_and_the_ode_methods():
+def test_samplers_are_auto_the_optimisers_and_the_ode_methods():
     assert tuple(METHODS) == ODE_METHODS
-    assert sampler_names() == [*available_optimizers(), *METHODS]
+    assert sampler_names() == ["auto", *available_optimizers(), *METHODS]
+    for flow_matching in (True, False):  # the budget's default, for either family
+        assert check_sampler("auto", flow_matching=flow_matching) == "auto"
     for method in METHODS:
         assert check_sampler(method, flow_matching=True) == method
         with pytest.raises(ValueError, match="EqM models sample by descent"):
