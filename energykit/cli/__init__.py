@@ -1,9 +1,11 @@
-"""The `energykit` command: `train`, `sample`, `evaluate`, `plot`, `latents`, `refbatch`.
+"""The `energykit` command: `train`, `sample`, `calibrate`, `evaluate`, `plot`, `latents`,
+`refbatch`.
 
 ```
 energykit train RECIPE.yaml --out DIR [section.key=value ...]
-energykit sample CHECKPOINT --out FILE [--sampler nag --lr L --steps K --g-min G --n N]
-                 [--cfg-scale W --cfg-channels K --vae VAE --png-dir DIR]
+energykit sample CHECKPOINT --out FILE [--sampler auto --lr L --steps K --g-min G --n N]
+                 [--solver SOLVER.json --cfg-scale W --cfg-channels K --vae VAE --png-dir DIR]
+energykit calibrate CHECKPOINT --steps K --out SOLVER.json [--samples 256 --iterations 300]
 energykit evaluate SAMPLES [--data NAME | --ref REFERENCE [--inception NET.pt]] [--json FILE]
 energykit plot SAMPLES_OR_CHECKPOINT --out FILE.png
 energykit latents IMAGE_DIR --out LATENT_DIR --vae VAE [--image-size 256]
@@ -18,12 +20,13 @@ file, a device this machine lacks, a non-finite loss) exits with status 2 and on
 (a bug) exits with status 1 and one line naming the exception type. `--debug` (or the
 environment variable `ENERGYKIT_DEBUG=1`) also prints the traceback.
 
-One module per command (`train`, `sample`, `evaluate`, `latents`, `plot`), the parser in
-`parser`, `main` in `app`. `main` runs the `cmd_*` function of this package that the parser
-names, so it can be replaced here (tests do).
+One module per command (`train`, `sample`, `calibrate`, `evaluate`, `latents`, `plot`), the
+parser in `parser`, `main` in `app`. `main` runs the `cmd_*` function of this package that the
+parser names, so it can be replaced here (tests do).
 """
 
 from energykit.cli.app import USER_ERRORS, main
+from energykit.cli.calibrate import cmd_calibrate
 from energykit.cli.evaluate import EVALUATE_DATA, cmd_evaluate
 from energykit.cli.latents import cmd_latents, cmd_refbatch
 from energykit.cli.parser import build_parser
@@ -36,6 +39,7 @@ __all__ = [
     "EVALUATE_DATA",
     "USER_ERRORS",
     "build_parser",
+    "cmd_calibrate",
     "cmd_evaluate",
     "cmd_latents",
     "cmd_plot",

@@ -79,7 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_add_train, _add_sample, _add_latents, _add_refbatch, _add_evaluate, _add_plot):
+    for add in (
+        _add_train,
+        _add_sample,
+        _add_calibrate,
+        _add_latents,
+        _add_refbatch,
+        _add_evaluate,
+        _add_plot,
+    ):
         add(sub)
     return p
 
@@ -114,11 +122,11 @@ def _add_sample(sub: Any) -> None:
     s.add_argument("--out", required=True, help="samples file (.pt or .npz)")
     s.add_argument(
         "--sampler",
-        help="EqM: a descent optimiser (gd, nag, adam, any torch.optim name); FM: an ODE "
-        f"method ({', '.join(ODE_METHODS)})",
+        help="auto (the budget's best default), or for EqM a descent optimiser (gd, nag, "
+        f"ab2, ab3, adam, any torch.optim name), for FM an ODE method ({', '.join(ODE_METHODS)})",
     )
     s.add_argument(
-        "--lr", type=POSITIVE, help="descent step (an unset lr in the recipe is 0.425 / steps)"
+        "--lr", type=POSITIVE, help="descent step of a named optimiser (unset: 0.425 / steps)"
     )
     s.add_argument("--lr-scale", type=POSITIVE, help="multiply the step size")
     s.add_argument("--momentum", type=NONNEG, help="NAG-GD look-ahead mu")
@@ -147,12 +155,55 @@ def _add_sample(sub: Any) -> None:
         default="ema",
         help="sample the EMA weights or the raw trained weights of the last step",
     )
+    _add_solver_options(s)
     s.add_argument("--vae", help="decode latents with this AutoencoderKL (folder or cached id)")
     s.add_argument("--png-dir", help="also write every image as a PNG here")
     _add_reference_options(s)
     s.add_argument("--device", default="cpu", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
     _add_progress_options(s)
     s.set_defaults(fn="cmd_sample")
+
+
+def _add_solver_options(s: argparse.ArgumentParser) -> None:
+    """`energykit sample --solver S.json [--force]`."""
+    s.add_argument(
+        "--solver",
+        metavar="SOLVER.json",
+        help="a calibrated solver (energykit calibrate); fixes the optimiser and the steps",
+    )
+    s.add_argument(
+        "--force",
+        action="store_true",
+        help="use --solver with another model of the same kind and shape (e.g. another seed)",
+    )
+
+
+def _add_calibrate(sub: Any) -> None:
+    c = _command(
+        sub,
+        "calibrate",
+        "fit a few-evaluation solver for a checkpoint",
+        "Fit the per-step coefficients of a K-evaluation solver so that it lands where the "
+        "paper's 250-step NAG-GD lands, on calibration noise disjoint from the sampling seeds, "
+        "and write them to a solver file bound to the checkpoint "
+        "(`energykit sample CHECKPOINT --solver SOLVER.json`).",
+    )
+    c.add_argument("checkpoint", help="checkpoint written by `energykit train` (EqM)")
+    c.add_argument("--steps", type=POSITIVE_INT, required=True, help="evaluations per sample K")
+    c.add_argument("--out", required=True, help="solver file (.json)")
+    c.add_argument("--samples", type=POSITIVE_INT, default=256, help="calibration noise draws")
+    c.add_argument("--seed", type=NONNEG_INT, default=10_000, help="calibration noise seed")
+    c.add_argument("--iterations", type=POSITIVE_INT, default=300, help="Adam iterations")
+    c.add_argument(
+        "--loss",
+        choices=["mse+energy", "mse", "energy"],
+        default="mse+energy",
+        help="paired pixel MSE to the reference, the energy distance of the sets, or both",
+    )
+    c.add_argument("--cfg-scale", type=FINITE, help="guidance weight (default: the recipe's)")
+    c.add_argument("--weights", choices=["ema", "raw"], default="ema", help="which weights")
+    c.add_argument("--device", default="cpu", help="cpu or cuda")
+    c.set_defaults(fn="cmd_calibrate")
 
 
 def _add_reference_options(s: argparse.ArgumentParser) -> None:

@@ -32,6 +32,7 @@ SAMPLE_FLAGS = (
     "nonfinite",
     "dtype",
     "compile",
+    "solver",
 )
 
 
@@ -55,6 +56,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in SAMPLE_FLAGS if getattr(args, k) is not None}
     if args.sampler is not None:  # refused before any work, naming the flag
         check_sampler_name(args.sampler, model.spec.flow_matching, "--sampler")
+    if args.solver is not None:
+        overrides.update(solver_overrides(args))
+    elif args.force:
+        raise ConfigError("--force: only with --solver")
     raw = {**model.config.to_dict(), "sample": {**model.config.sample.__dict__, **overrides}}
     cfg = TrainConfig.from_dict(raw).sample  # validated like a recipe
     summary = sample_to_file(
@@ -67,6 +72,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         png_dir=args.png_dir,
         progress=args.progress is not False,
         step_progress=step_bars(args.progress),
+        force_solver=args.force,
     )
     if summary is not None:
         extra = f", steps mean {summary['steps_mean']:.1f}" if "steps_mean" in summary else ""
@@ -75,6 +81,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
             f"{extra}, {summary['seconds']:.1f}s)"
         )
     return 0
+
+
+def solver_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """`--solver`: the sample settings it fixes (its steps, no `lr`), refusing flags that
+    contradict it, each by name."""
+    from energykit.descent import Solver
+
+    solver = Solver.load(args.solver)
+    if args.steps is not None and args.steps != solver.steps:
+        raise ConfigError(
+            f"--steps: the solver {args.solver!r} has {solver.steps} steps, got {args.steps} "
+            "(leave --steps unset with --solver)"
+        )
+    for flag in ("sampler", "lr", "momentum"):
+        if getattr(args, flag) is not None:
+            raise ConfigError(f"--{flag}: the solver {args.solver!r} fixes it; drop --{flag}")
+    return {"solver": args.solver, "steps": solver.steps, "lr": None}
 
 
 def step_bars(flag: bool | None) -> bool:

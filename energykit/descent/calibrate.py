@@ -160,6 +160,30 @@ class _Coefficients:
         return Solver(tuple(lrs), tuple(mus), tuple(map(tuple, rows)), {}, fit)
 
 
+def _fit(
+    coef: _Coefficients,
+    objective: Callable[[], Tensor],
+    iterations: int,
+    step: float,
+    log_every: int,
+    callback: Callable[[int, float], None] | None,
+) -> CalibrationLog:
+    """Full-batch Adam on `coef` for `iterations`; the loss logged every `log_every`."""
+    opt = torch.optim.Adam(coef.trainable(), lr=step)
+    logged = CalibrationLog([], [])
+    for it in range(1, iterations + 1):
+        opt.zero_grad(set_to_none=True)
+        value = objective()
+        value.backward()
+        opt.step()
+        if it % log_every == 0 or it == iterations:
+            logged.iteration.append(it)
+            logged.loss.append(float(value.detach()))
+            if callback is not None:
+                callback(it, logged.loss[-1])
+    return logged
+
+
 def calibrate(
     field: EnergyField,
     x0: Tensor,
@@ -175,6 +199,7 @@ def calibrate(
     callback: Callable[[int, float], None] | None = None,
     **cond: Any,
 ) -> tuple[Solver, CalibrationLog]:
+    # long function: a public entry point; most of its lines document its arguments.
     """Fit `init`'s coefficients so that its descent from `x0` lands on `target`.
 
     Full-batch Adam over the calibration set (deterministic: the same inputs give the same
@@ -213,26 +238,20 @@ def calibrate(
     step = check_real("step", step, minimum=0.0, strict=True)
     h = max(2, init.history) if history is None else check_int("history", history, minimum=1)
     coef = _Coefficients.of(init, h, x0, fit_momentum)
-    opt = torch.optim.Adam(coef.trainable(), lr=step)
     frozen = [p for p in field.parameters() if p.requires_grad]
-    start, logged = time.perf_counter(), CalibrationLog([], [])
+    start = time.perf_counter()
     try:
         for p in frozen:  # the field's own weights are not fitted: no gradient for them
             p.requires_grad_(False)
+
+        def objective() -> Tensor:
+            return calibration_loss(coef.descend(field, x0, cond), target, loss)
+
         with torch.no_grad():
-            before = float(calibration_loss(coef.descend(field, x0, cond), target, loss))
-        for it in range(1, iterations + 1):
-            opt.zero_grad(set_to_none=True)
-            value = calibration_loss(coef.descend(field, x0, cond), target, loss)
-            value.backward()
-            opt.step()
-            if it % log_every == 0 or it == iterations:
-                logged.iteration.append(it)
-                logged.loss.append(float(value.detach()))
-                if callback is not None:
-                    callback(it, logged.loss[-1])
+            before = float(objective())
+        logged = _fit(coef, objective, iterations, step, log_every, callback)
         with torch.no_grad():
-            after = float(calibration_loss(coef.descend(field, x0, cond), target, loss))
+            after = float(objective())
     finally:
         for p in frozen:
             p.requires_grad_(True)

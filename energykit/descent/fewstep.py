@@ -66,6 +66,12 @@ def plateau_length(steps: int) -> float:
     return min(PLATEAU_MAX, max(PLATEAU_MIN, p))
 
 
+def paper_budget(steps: int, landscape: Landscape | None) -> bool:
+    """Whether the default for `steps` is the paper's NAG-GD ($0.425 / K$, look-ahead 0.3):
+    at 250 steps and above, and for fields without a known landscape."""
+    return landscape is None or check_int("steps", steps, minimum=1) >= PAPER_STEPS
+
+
 def default_solver(steps: int, landscape: Landscape | None) -> Solver:
     """The training-free sampler for a budget of `steps` evaluations (see the module).
 
@@ -77,8 +83,9 @@ def default_solver(steps: int, landscape: Landscape | None) -> Solver:
         ValueError: `steps` is not a positive int.
     """
     k = check_int("steps", steps, minimum=1)
-    if landscape is None or k >= PAPER_STEPS:
+    if paper_budget(k, landscape):
         return multistep_solver([default_lr(k)] * k, PAPER_MOMENTUM, order=1)
+    assert landscape is not None  # `paper_budget` is true without one
     jump = JUMP * (1.0 - landscape.a) / landscape.scale
     if k == 1:
         return multistep_solver([jump], 0.0, order=1)
@@ -86,4 +93,4 @@ def default_solver(steps: int, landscape: Landscape | None) -> Solver:
     return multistep_solver([plateau / (k - 1)] * (k - 1) + [jump], 0.0, order=ORDER)
 
 
-__all__ = ["JUMP", "ORDER", "Landscape", "default_solver", "plateau_length"]
+__all__ = ["JUMP", "ORDER", "Landscape", "default_solver", "paper_budget", "plateau_length"]

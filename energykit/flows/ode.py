@@ -48,12 +48,30 @@ def heun_step(v: VelocityFn, x: Tensor, t: Tensor, h: float) -> tuple[Tensor, in
     return x + 0.5 * h * (v0 + v1), 2
 
 
+class AdamsBashforth2:
+    """Two-step Adams-Bashforth, $x + h\\,(\tfrac32 v_i - \tfrac12 v_{i-1})$, started with one
+    Euler step; one evaluation per step. Holds $v_{i-1}$, so `integrate` builds a fresh one
+    per integration (`METHODS["ab2"]` is the class)."""
+
+    def __init__(self) -> None:
+        self.previous: Tensor | None = None
+
+    def __call__(self, v: VelocityFn, x: Tensor, t: Tensor, h: float) -> tuple[Tensor, int]:
+        current = v(x, t)
+        direction = current if self.previous is None else 1.5 * current - 0.5 * self.previous
+        self.previous = current
+        return x + h * direction, 1
+
+
 #: One integration step `(v, x, t, h) -> (x_next, evaluations)`.
 Step = Callable[[VelocityFn, Tensor, Tensor, float], tuple[Tensor, int]]
 
-METHODS: dict[str, Step] = {
+#: The methods by name: a step function, or a class whose instances are steps with a memory
+#: (multistep methods; one instance per integration).
+METHODS: dict[str, Step | type[AdamsBashforth2]] = {
     "euler": euler_step,
     "heun": heun_step,
+    "ab2": AdamsBashforth2,
 }
 
 
@@ -77,7 +95,7 @@ def integrate(
         velocity: The velocity model.
         x0: Noise at $t = 0$, `(B, *shape)`.
         steps: Number of steps, at least 1.
-        method: `"euler"` or `"heun"`.
+        method: `"euler"`, `"heun"` (2 evaluations per step) or `"ab2"` (Adams-Bashforth 2).
         time_conditional: Whether `velocity` takes `t`.
         record: Keep the states at every grid time.
         t_end: Final time; 1 normally. Other values give step size `t_end / steps`: the
@@ -122,7 +140,8 @@ def _check_setup(velocity: object, time_conditional: object, method: str) -> Ste
         raise TypeError(f"time_conditional: expected a bool, got {type(time_conditional).__name__}")
     if method not in METHODS:
         raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
-    return METHODS[method]
+    step = METHODS[method]
+    return step() if isinstance(step, type) else step
 
 
 def _shape_checked(

@@ -8,25 +8,25 @@ s = generate(model.field(), model.shape, model.config.sample, n=64, landscape=mo
 """
 
 from energykit.descent.defaults import DEFAULT_STEP_BUDGET, default_lr
+from energykit.descent.fewstep import Landscape
 from energykit.flows import Velocity
 from energykit.sampling.config import SampleConfig
 from energykit.sampling.files import (
-    BATCH_SEED_STRIDE,
-    SampleSource,
     load_samples,
     sample_to_file,
     save_samples,
-    solver_for,
     to_uint8_images,
     write_pngs,
 )
 from energykit.sampling.generate import Sampleable, Samples, generate
 from energykit.sampling.samplers import ODE_METHODS, check_sampler, is_ode_method, sampler_names
+from energykit.sampling.source import BATCH_SEED_STRIDE, SampleSource, solver_for
 
 __all__ = [
     "BATCH_SEED_STRIDE",
     "DEFAULT_STEP_BUDGET",
     "ODE_METHODS",
+    "Landscape",
     "SampleConfig",
     "SampleSource",
     "Sampleable",

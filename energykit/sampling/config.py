@@ -18,7 +18,7 @@ class SampleConfig:
             `energykit.descent.fewstep` (Adams-Bashforth 2 from the model's $c(\\gamma)$),
             at 250 and above the paper's NAG-GD (0.425 / steps, look-ahead 0.3); for FM,
             `euler`. Or, for EqM, a descent optimiser name (`gd`, `nag`, `ab2`-`ab4`, `adam`,
-            any torch.optim name); for FM an ODE method (`euler` or `heun`). See
+            any torch.optim name); for FM an ODE method (`euler`, `heun` or `ab2`). See
             `sampler_names()`.
         lr: Descent step size of a named optimiser; `None` means the budget's default
             (`0.425 / steps` for `gd`, `nag` and `ab*`: the paper's 0.0017 at 250 steps).

@@ -35,7 +35,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,50 +45,9 @@ from energykit._distributed import DistInfo, barrier
 from energykit._io import atomic_save, atomic_savez, load_npz, load_torch
 from energykit._shards import ShardFiles, ShardPlan
 from energykit.descent import Progress, Solver, tqdm_progress
-from energykit.descent.fewstep import Landscape
 from energykit.sampling.config import SampleConfig
 from energykit.sampling.generate import Sampleable, generate
-
-#: Batch `j` is drawn with seed `sample.seed + BATCH_SEED_STRIDE * j`.
-BATCH_SEED_STRIDE = 1_000_003
-
-
-class SampleSource(Protocol):
-    """What `sample_to_file` needs of a trained model (`energykit.train.TrainedModel` is one).
-
-    Attributes:
-        shape: Shape of one sample.
-        num_classes: Classes for conditioning, or `None`.
-        step: Training steps taken (recorded, and part of the resume guard).
-        kind: Objective kind (recorded).
-        dataset: The dataset it was trained on (recorded).
-        landscape: Its $c(\\gamma)$, for the few-step default sampler (or `None`).
-        binding: What a calibrated solver records of it (`Solver.check_model`).
-    """
-
-    @property
-    def shape(self) -> tuple[int, ...]: ...
-
-    @property
-    def num_classes(self) -> int | None: ...
-
-    @property
-    def step(self) -> int: ...
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def dataset(self) -> str: ...
-
-    @property
-    def landscape(self) -> Landscape | None: ...
-
-    def binding(self, cfg_scale: float = 1.0) -> dict[str, Any]: ...
-
-    def sampleable(self) -> Sampleable:
-        """The field (EqM) or velocity (flow matching) to sample."""
-        ...
+from energykit.sampling.source import BATCH_SEED_STRIDE, SampleSource, solver_for
 
 
 def to_uint8_images(x: Tensor) -> Tensor:
@@ -275,21 +234,6 @@ def _draw_batches(
             print(f"{what} done ({size} samples)", file=sys.stderr)
 
 
-def solver_for(model: SampleSource, cfg: SampleConfig, *, force: bool = False) -> Solver | None:
-    """The calibrated solver `cfg.solver` names, checked against `model` (`None` without one).
-
-    Raises:
-        FileNotFoundError, SolverFileError: see `Solver.load` and `Solver.check_model`.
-    """
-    if cfg.solver is None:
-        return None
-    solver = Solver.load(cfg.solver)
-    solver.check_model(
-        model.binding(cfg.cfg_scale), force=force, where=f"solver file {cfg.solver!r}"
-    )
-    return solver
-
-
 def _check_out(out: str | Path, decode: Callable[[Tensor], Tensor] | None) -> Path:
     """`out` as a path, refused unless it is a `.pt` or `.npz` file (`.npz` when decoding)."""
     out = Path(out)
@@ -423,12 +367,9 @@ def _failed_indices(failed: Tensor, offset: int) -> list[int]:
 
 
 __all__ = [
-    "BATCH_SEED_STRIDE",
-    "SampleSource",
     "load_samples",
     "sample_to_file",
     "save_samples",
-    "solver_for",
     "to_uint8_images",
     "write_pngs",
 ]

@@ -92,6 +92,7 @@ def generate(
     solver: Solver | None = None,
     **overrides: Any,
 ) -> Samples:
+    # long function: a public entry point; most of its lines document its arguments.
     """Sample `cfg.n` points from Gaussian noise: descend `model` when it is an `EnergyField`
     (with `cfg.sampler`, a descent optimiser), integrate it when it is a `flows.Velocity`
     (`cfg.sampler` an ODE method). A `TrainedModel` gives either: `.field()` or `.velocity()`.
@@ -131,15 +132,8 @@ def generate(
     ode = _check_sampler_fits(model, cfg)
     _check_draw(shape, num_classes, label_offset)
     x0, y = _noise(cfg, shape, num_classes, label_offset, device)
-    guided = _guided(_fast(model.eval(), cfg), cfg, num_classes)
-    if ode and (solver is not None or cfg.solver is not None):
-        raise ValueError("solver: calibrated solvers descend energy fields, not velocities")
-    if cfg.solver is not None and solver is None:
-        raise ValueError(
-            f"solver: cfg.solver is {cfg.solver!r}; generate takes the loaded solver, checked "
-            "against its model: solver=energykit.sampling.solver_for(trained_model, cfg) (or "
-            "use sample_to_file, which does that)"
-        )
+    guided = guided_for(_fast(model.eval(), cfg), cfg, num_classes)
+    _check_solver(cfg, solver, ode)
     run = (
         _integrate
         if ode
@@ -173,6 +167,18 @@ def _check_sampler_fits(model: object, cfg: SampleConfig) -> bool:
             f"apply to descent samplers; the ODE sampler {cfg.sampler!r} runs float32, eager"
         )
     return ode
+
+
+def _check_solver(cfg: SampleConfig, solver: Solver | None, ode: bool) -> None:
+    """Refuse a solver for a velocity, and a `cfg.solver` path without the loaded solver."""
+    if ode and (solver is not None or cfg.solver is not None):
+        raise ValueError("solver: calibrated solvers descend energy fields, not velocities")
+    if cfg.solver is not None and solver is None:
+        raise ValueError(
+            f"solver: cfg.solver is {cfg.solver!r}; generate takes the loaded solver, checked "
+            "against its model: solver=energykit.sampling.solver_for(trained_model, cfg) (or "
+            "use sample_to_file, which does that)"
+        )
 
 
 def _is_velocity(model: object) -> bool:
@@ -221,7 +227,7 @@ def _fast(model: Sampleable, cfg: SampleConfig) -> Sampleable:
     return model
 
 
-def _guided(model: Sampleable, cfg: SampleConfig, num_classes: int | None) -> Sampleable:
+def guided_for(model: Sampleable, cfg: SampleConfig, num_classes: int | None) -> Sampleable:
     """`model` with classifier-free guidance (null class `num_classes`) when `cfg` asks."""
     if num_classes is None or cfg.cfg_scale == 1.0:
         return model

@@ -8,8 +8,8 @@ from typing import Any
 
 from energykit.descent import Descender, Progress, Solver, resolve_optimizer
 from energykit.descent.budget import budget_lr
-from energykit.descent.defaults import NAG_NAMES, paper_descender
-from energykit.descent.fewstep import Landscape, default_solver
+from energykit.descent.defaults import NAG_NAMES, PAPER_MOMENTUM, paper_descender
+from energykit.descent.fewstep import Landscape, default_solver, paper_budget
 from energykit.fields import EnergyField
 from energykit.sampling.config import SampleConfig
 from energykit.sampling.samplers import AUTO
@@ -26,7 +26,8 @@ def descent_solver(
     cfg: SampleConfig, landscape: Landscape | None, solver: Solver | None
 ) -> Solver | None:
     """The solver `cfg` runs, step sizes scaled by `cfg.lr_scale`: `solver` when given, the
-    budget's default for `auto`, `None` for a named optimiser (see `descender_for`).
+    budget's few-step default for `auto`, `None` for a named optimiser and for `auto` at the
+    paper's budget, which run the optimiser by name (see `descender_for`).
 
     Raises:
         ValueError: `solver` with a `steps` that is not its own, or `lr` with `auto` or a
@@ -39,17 +40,17 @@ def descent_solver(
                 "steps unset with a solver, or set it to the solver's)"
             )
         chosen = solver
-    elif cfg.sampler == AUTO:
+    elif cfg.sampler == AUTO and not paper_budget(cfg.steps, landscape):
         chosen = default_solver(cfg.steps, landscape)
     else:
-        return None
-    if cfg.lr is not None:
+        chosen = None
+    if cfg.lr is not None and (chosen is not None or cfg.sampler == AUTO):
         what = "a solver" if solver is not None else "sampler 'auto'"
         raise ValueError(
             f"lr: {what} sets its own per-step sizes, got lr={cfg.lr}; scale them with "
             "lr_scale, or name an optimiser (sampler: nag, gd, ab2, ...) to set lr"
         )
-    return scaled(chosen, cfg.lr_scale)
+    return None if chosen is None else scaled(chosen, cfg.lr_scale)
 
 
 def descender_for(
@@ -73,12 +74,15 @@ def descender_for(
     chosen = descent_solver(cfg, landscape, solver)
     if chosen is not None:
         return chosen.descender(field, **common)
-    lr = budget_lr(resolve_optimizer(cfg.sampler), cfg.steps) if cfg.lr is None else cfg.lr
+    # `auto` at the paper's budget (or without a landscape) is the paper's NAG-GD, by name.
+    name, momentum = ("nag", PAPER_MOMENTUM) if cfg.sampler == AUTO else (cfg.sampler, None)
+    lr = budget_lr(resolve_optimizer(name), cfg.steps) if cfg.lr is None else cfg.lr
     if lr is None and cfg.lr_scale != 1.0:
-        raise ValueError(f"lr_scale: {cfg.sampler!r} has no default step to scale; set lr for it")
+        raise ValueError(f"lr_scale: {name!r} has no default step to scale; set lr for it")
     lr = None if lr is None else lr * cfg.lr_scale
-    momentum = cfg.momentum if cfg.sampler in NAG_NAMES else None
-    return paper_descender(field, cfg.sampler, steps=cfg.steps, lr=lr, momentum=momentum, **common)
+    if momentum is None and name in NAG_NAMES:
+        momentum = cfg.momentum
+    return paper_descender(field, name, steps=cfg.steps, lr=lr, momentum=momentum, **common)
 
 
 __all__ = ["descender_for", "descent_solver", "scaled"]

@@ -21,9 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from energykit._io import UnreadableFileError, atomic_save, load_torch
-from energykit.descent.fewstep import Landscape
 from energykit.objectives import ObjectiveKindSpec, kind_of_field, objective_kind
-from energykit.sampling import Sampleable, Velocity
+from energykit.sampling import Landscape, Sampleable, Velocity
 from energykit.train.build import build_net
 from energykit.train.config import TrainConfig
 from energykit.train.config_checks import CUSTOM

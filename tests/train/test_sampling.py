@@ -41,6 +41,7 @@ def test_batches_are_seeded_by_index_and_the_count_is_exact(trained, tmp_path):
             n=hi - lo,
             seed=5 + BATCH_SEED_STRIDE * j,
             label_offset=lo,
+            landscape=trained.landscape,
         )
         assert torch.equal(x[lo:hi], ref.x)
     assert torch.load(out, weights_only=True)["y"].tolist() == [0, 1, 2, 3, 4, 5, 6]
