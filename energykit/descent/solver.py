@@ -35,6 +35,18 @@ from energykit.fields.base import EnergyField
 SOLVER_FORMAT = "energykit-solver/1"
 
 
+#: The keys `check_model` compares first (identity before weights before guidance).
+BINDING_ORDER = (
+    "kind",
+    "dataset",
+    "shape",
+    "num_classes",
+    "weights",
+    "weights_sha256",
+    "cfg_scale",
+)
+
+
 class SolverFileError(ValueError):
     """A solver file that cannot be used: unreadable, malformed, or bound to another model."""
 
@@ -184,10 +196,11 @@ class Solver:
     def check_model(
         self, model: Mapping[str, Any], *, force: bool = False, where: str = "solver"
     ) -> None:
-        """Require the model this solver was fitted for to be `model`.
+        """Require the model this solver was fitted for to be `model`: every key the solver
+        records must match (a solver that records none is not bound to a model).
 
         Args:
-            model: What identifies the model about to be sampled (same keys as `self.model`).
+            model: What identifies the model about to be sampled (`TrainedModel.binding`).
             force: Allow another model of the same kind, shape and classes (e.g. another
                 training seed of one recipe): only `weights_sha256` and `guidance` may differ.
             where: How to name the solver in the error.
@@ -196,15 +209,16 @@ class Solver:
             SolverFileError: a key differs (the message names the first one and both values).
         """
         loose = {"weights_sha256", "cfg_scale"} if force else set()
-        for key in sorted(set(self.model) | set(model)):
+        order = {key: i for i, key in enumerate(BINDING_ORDER)}
+        for key in sorted(self.model, key=lambda k: (order.get(k, len(order)), k)):
             if key in loose:
                 continue
-            mine, theirs = self.model.get(key), model.get(key)
+            mine, theirs = self.model[key], model.get(key)
             if mine != theirs:
                 hint = (
-                    ""
-                    if force or key not in ("weights_sha256", "cfg_scale")
-                    else ("; --force uses it anyway with another model of the same kind and shape")
+                    "; --force uses it anyway with another model of the same kind and shape"
+                    if key in ("weights_sha256", "cfg_scale") and not force
+                    else ""
                 )
                 raise SolverFileError(
                     f"{where}: fitted for a model with {key} {_short(mine)}, this model has "

@@ -1,0 +1,96 @@
+"""Calibration: the differentiable unroll is the solver's descent, a fit is reproducible and
+lowers its loss, and the losses obey their laws."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import energykit as ek
+from energykit.descent.calibrate import calibrate, calibration_loss, unroll
+from energykit.descent.solver import Solver, multistep_solver
+from energykit.fields import Quadratic
+from tests.helpers import random_spd, tiny_mlp
+
+X0 = torch.randn(32, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+
+
+def _tensors(s: Solver) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    h = s.history
+    w = torch.zeros(s.steps, h, dtype=torch.float64)
+    for i, row in enumerate(s.weights):
+        w[i, : min(h, len(row))] = torch.tensor(row[:h], dtype=torch.float64)
+    as64 = {"dtype": torch.float64}
+    return torch.tensor(s.lr, **as64), torch.tensor(s.momentum, **as64), w
+
+
+@pytest.mark.parametrize("field", [Quadratic(random_spd(3, 1)), ek.ImplicitField(tiny_mlp(3, 0))])
+def test_unroll_is_the_solvers_descent(field):
+    s = Solver(
+        (0.1, 0.05, 0.2, 0.1), (0.0, 0.3, 0.0, 0.2), ((1.0,), (1.5, -0.5), (1.2, -0.1), (0.9, 0.2))
+    )
+    with torch.no_grad():
+        got = unroll(field, X0, *_tensors(s))
+    torch.testing.assert_close(got, s.descender(field).run(X0).x, rtol=0, atol=1e-13)
+
+
+def _problem():
+    field = Quadratic(random_spd(3, 3))
+    target = ek.Descender(field, "nag", lr=0.01, momentum=0.3, steps=200).run(X0).x
+    return field, target
+
+
+def test_a_fit_lowers_its_loss_and_is_reproducible():
+    field, target = _problem()
+    init = multistep_solver([0.05] * 3, 0.0, order=2)
+    a, log = calibrate(field, X0, target, init, iterations=60, step=0.05, log_every=20)
+    b, _ = calibrate(field, X0, target, init, iterations=60, step=0.05, log_every=20)
+    assert a.lr == b.lr and a.weights == b.weights and a.momentum == b.momentum
+    assert a.fit["loss_after"] < 0.5 * a.fit["loss_before"]
+    assert log.iteration == [20, 40, 60] and len(log.loss) == 3
+    assert all(v >= 0 for v in a.lr + a.momentum)
+    # The fitted solver really lands closer (its own descent, not the unroll).
+    before = (init.descender(field).run(X0).x - target).pow(2).mean()
+    after = (a.descender(field).run(X0).x - target).pow(2).mean()
+    assert after < 0.5 * before
+
+
+def test_the_fields_own_weights_are_left_as_they_were():
+    net = tiny_mlp(3, 5)
+    field = ek.ImplicitField(net)
+    before = [p.detach().clone() for p in net.parameters()]
+    target = X0 * 0.5
+    calibrate(field, X0, target, multistep_solver([0.1] * 2), iterations=5)
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), before, strict=True))
+    assert all(p.requires_grad for p in net.parameters()) and all(
+        p.grad is None for p in net.parameters()
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 12), st.integers(1, 5), st.integers(0, 1000))
+def test_energy_distance_is_symmetric_zero_on_itself_and_non_negative(n, d, seed):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(n, d, generator=g, dtype=torch.float64)
+    b = torch.randn(n, d, generator=g, dtype=torch.float64) + 0.5
+    ab, ba = calibration_loss(a, b, "energy"), calibration_loss(b, a, "energy")
+    torch.testing.assert_close(ab, ba, rtol=1e-12, atol=1e-12)
+    assert float(calibration_loss(a, a, "energy")) == pytest.approx(0.0, abs=1e-9)
+    assert float(ab) >= -1e-9
+    mse = float(calibration_loss(a, b, "mse"))
+    assert mse == pytest.approx(float((a - b).pow(2).mean()), rel=1e-12)
+    both = float(calibration_loss(a, b, "mse+energy"))
+    assert both == pytest.approx(mse + float(ab), rel=1e-12)
+
+
+def test_bad_settings_are_named():
+    field, target = _problem()
+    init = multistep_solver([0.05] * 2)
+    with pytest.raises(ValueError, match="loss: expected one of"):
+        calibrate(field, X0, target, init, loss="lpips")
+    with pytest.raises(ValueError, match="differ in shape"):
+        calibrate(field, X0, target[:3], init)
+    with pytest.raises(ValueError, match="iterations: expected an int >= 1"):
+        calibrate(field, X0, target, init, iterations=0)
