@@ -87,7 +87,7 @@ def test_a_bad_file_gets_one_line_naming_it(tmp_path, raw, match):
 
 
 def test_a_missing_file_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="solver file .*nope.json"):
+    with pytest.raises(FileNotFoundError, match=r"solver file .*nope.json"):
         Solver.load(tmp_path / "nope.json")
 
 
@@ -96,7 +96,7 @@ def test_a_solver_is_bound_to_its_model():
     s = Solver(SOLVER.lr, SOLVER.momentum, SOLVER.weights, model)
     s.check_model(dict(model))
     other = {**model, "weights_sha256": "cd" * 32}
-    with pytest.raises(SolverFileError, match="weights_sha256 .* --force uses it anyway"):
+    with pytest.raises(SolverFileError, match=r"weights_sha256 .* --force uses it anyway"):
         s.check_model(other)
     s.check_model(other, force=True)  # another seed of the same recipe
     with pytest.raises(SolverFileError, match=r"shape \[1, 8, 8\], this model has \[1, 28, 28\]"):
