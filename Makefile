@@ -4,6 +4,7 @@
 #   make demo   venv + install + EqM vs flow matching on 8x8 digits (2-4 min CPU), runs/demo/report.md
 #   make tasks  denoising, OOD, composition, inpainting on digits and MNIST-5k (~8 min on 2 cores)
 #   make study  the small-scale study behind docs/study.md (about 75 min on 2 cores)
+#   make fewstep  few-evaluation sampling on digits, 3 seeds, training included (docs/fewstep.md)
 PYTHON ?= python3
 VENV ?= .venv
 # GPU users: make test TORCH_SPEC="torch==2.13.0 --index-url <your CUDA index>"
@@ -16,7 +17,7 @@ export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export NO_MKDOCS_2_WARNING ?= 1
 
-.PHONY: test smoke tasks demo toy-demo study study-tables lint typecheck pytest docs bench bench-dit bench-memory clean
+.PHONY: test smoke tasks demo toy-demo study fewstep study-tables lint typecheck pytest docs bench bench-dit bench-memory clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +69,9 @@ bench-memory: $(STAMP)
 	$(PY) benchmarks/train_memory.py --presets EqM-B/2 --kinds eqm eqm-dot --batches 2 8
 	$(PY) benchmarks/train_memory.py --presets EqM-XL/2 --kinds eqm --batches 1 3
 	$(PY) benchmarks/train_memory.py --presets EqM-XL/2 --kinds eqm-dot --batches 1 2
+
+fewstep: $(STAMP)
+	$(PY) recipes/fewstep/run.py --out runs/fewstep
 
 tasks: $(STAMP)
 	$(PY) recipes/tasks/run_tasks.py --out runs/tasks --jobs 2

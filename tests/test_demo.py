@@ -26,9 +26,10 @@ def test_digits_demo_writes_report(tmp_path, capsys, monkeypatch):
         assert (out / png).stat().st_size > 1000, png
     rows = json.loads((out / "metrics.json").read_text())["rows"]
     labels = [r["model / sampler"] for r in rows]
-    assert labels[0] == "real test digits (floor)" and len(labels) == 6
+    assert labels[0] == "real test digits (floor)" and len(labels) == 7
     adaptive = rows[2]
-    assert labels[3] == "EqM, NAG-GD 25 steps"
+    assert labels[3:5] == ["EqM, few-step default, 25 steps", "EqM, few-step default, 10 steps"]
+    assert [r["nfe_per_sample"] for r in rows[3:5]] == [25.0, 10.0]
     assert adaptive["nfe_per_sample"] == 1.0  # one look at each sample, then it stops
     assert (out / "eqm" / "last.pt").is_file() and (out / "fm" / "last.pt").is_file()
     assert f"report: {path.resolve()}" in capsys.readouterr().out
@@ -50,3 +51,19 @@ def test_toy_demo_trains_the_recipe_and_writes_its_report(tmp_path, capsys):
     assert "| sampler |" in (out / "metrics.md").read_text()
     assert (out / "eqm" / "last.pt").is_file()
     assert f"report: {out.resolve()}" in capsys.readouterr().out
+
+
+def test_fewstep_study_writes_its_tables_and_figure(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENERGYKIT_CACHE", str(tmp_path / "cache"))
+    study = runpy.run_path(str(DEMOS.parent / "fewstep" / "run.py"))["main"]
+    out = tmp_path / "fewstep"
+    study(["--out", str(out), "--seeds", "0", "1", "--train-steps", "4", "--n", "24", "--smoke"])
+    text = (out / "report.md").read_text()
+    assert "| EqM | default (auto) | 0 |" in text and "| FM | ab2 | 1 |" in text
+    assert "+ calibration" in text and "calibrated on seed 0 | 1 |" in text
+    assert (out / "fewstep.png").stat().st_size > 10_000
+    rows = json.loads((out / "rows.json").read_text())
+    auto = [r for r in rows if r["sampler"] == "default (auto)"]
+    assert sorted({r["nfe"] for r in auto}) == [3.0, 5.0]  # honest NFE: the budget, exactly
+    assert {"R", "guardrails", "nn_ratio", "class_entropy", "escaped"} <= rows[0].keys()
+    assert (out / "solver-eqm-s0-k5.json").is_file()

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from energykit._io import atomic_write
 from energykit.descent.descender import Descender
 from energykit.descent.multistep import Multistep, adams_bashforth, check_weights
 from energykit.descent.schedule import check_per_step
@@ -164,17 +164,8 @@ class Solver:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the solver as JSON, atomically (a temporary file renamed into place)."""
-        path = Path(path)
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write(Path(path), lambda f: f.write(text.encode()))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Solver:

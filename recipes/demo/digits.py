@@ -5,9 +5,10 @@
 
 It loads `recipes/digits/eqm.yaml` and `recipes/digits/fm.yaml` (same MLP backbone and batch),
 trains each with `energykit.train.Trainer` for 3x the recipe budget (9,000 steps; about a minute
-each), and samples the EMA weights: EqM by NAG-GD with the recipe's fixed 250-step budget, with
-adaptive compute, with a fixed budget as short as the slowest adaptive sample and with a 25-step
-budget; flow matching by Euler with 250 and 50 steps. The report `OUT/report.md` has the
+each), and samples the EMA weights: EqM by the recipe's sampler (`auto`: the paper's NAG-GD at
+its fixed 250-step budget), with adaptive compute, with NAG-GD for a fixed budget as short as
+the slowest adaptive sample, and with the few-step default at 25 and 10 evaluations; flow
+matching by Euler with 250 and 50 steps. The report `OUT/report.md` has the
 metrics table (classifier-feature FID proxy, class coverage, NFE, wall time), sample grids and
 the histogram of per-sample steps under adaptive compute; `OUT/metrics.json` holds the rows and
 the checkpoints are `OUT/eqm/last.pt` and `OUT/fm/last.pt`.
@@ -103,16 +104,19 @@ def sample_rows(
     steps = draw["adaptive"].steps
     # A fixed budget as long as the slowest adaptive sample: does stopping early beat it?
     short = 0 if steps is None else int(steps.max())
-    if 0 < short < BUDGET:
-        draw["short"] = generate(field, shape, e.config.sample, steps=short)
-    draw["few"] = generate(field, shape, e.config.sample, steps=25)  # 10x the step
+    if 0 < short < BUDGET:  # the paper's sampler, only shorter: same step rule, NAG-GD
+        draw["short"] = generate(field, shape, e.config.sample, sampler="nag", steps=short)
+    land = e.landscape  # the recipe's `sampler: auto` below 250: the few-step default
+    draw["few"] = generate(field, shape, e.config.sample, steps=25, landscape=land)
+    draw["ten"] = generate(field, shape, e.config.sample, steps=10, landscape=land)
     draw["fm"] = generate(velocity, shape, f.config.sample)
     draw["fm50"] = generate(velocity, shape, f.config.sample, steps=50)
     labels = {
         "fixed": (eqm, f"EqM, NAG-GD {BUDGET} steps"),
         "adaptive": (eqm, f"EqM, NAG-GD adaptive (g_min {cfg.g_min})"),
         "short": (eqm, f"EqM, NAG-GD {short} steps"),
-        "few": (eqm, "EqM, NAG-GD 25 steps"),
+        "few": (eqm, "EqM, few-step default, 25 steps"),
+        "ten": (eqm, "EqM, few-step default, 10 steps"),
         "fm": (fm, f"FM, Euler {BUDGET} steps"),
         "fm50": (fm, "FM, Euler 50 steps"),
     }

@@ -43,9 +43,27 @@ from energykit.train.evaluate import classifier_for, data_floor
 from energykit.viz import markdown_table, plot_quality_vs_nfe, pyplot, save_samples
 
 RECIPES = Path(__file__).resolve().parents[1] / "digits"
-BUDGETS = (3, 5, 10, 20, 50)
-CALIBRATED = (3, 5, 10, 20)
-ABLATION = (5, 10)
+
+
+@dataclasses.dataclass(frozen=True)
+class FewstepConfig:
+    """What the study measures (defaults are what `make fewstep` runs).
+
+    Attributes:
+        budgets: Evaluations per sample K of the table.
+        calibrated: The budgets with calibrated solvers.
+        ablation: The budgets of the ablation.
+        iterations: Adam iterations per calibration (the `energykit calibrate` default).
+    """
+
+    budgets: tuple[int, ...] = (3, 5, 10, 20, 50)
+    calibrated: tuple[int, ...] = (3, 5, 10, 20)
+    ablation: tuple[int, ...] = (5, 10)
+    iterations: int = 300
+
+
+#: What `--smoke` runs (the recipe's CPU test): tiny, every code path.
+SMOKE = FewstepConfig(budgets=(3, 5), calibrated=(3, 5), ablation=(5,), iterations=2)
 #: The paper's sampler, the reference of every ratio.
 REFERENCE = {"sampler": "nag", "lr": 0.0017, "momentum": 0.3, "steps": 250}
 
@@ -102,7 +120,12 @@ def ablation(k: int, model: TrainedModel) -> dict[str, Solver]:
 
 
 def eqm_rows(
-    model: TrainedModel, seed: int, cfg: SampleConfig, score: Scorer, transfer: dict[int, Solver]
+    model: TrainedModel,
+    seed: int,
+    cfg: SampleConfig,
+    score: Scorer,
+    transfer: dict[int, Solver],
+    study: FewstepConfig,
 ) -> tuple[list[dict[str, Any]], dict[int, Solver], dict[str, torch.Tensor]]:
     """Every EqM row of one training seed; the solvers it calibrated; grids to draw."""
     ref = draw(model, cfg, **REFERENCE)
@@ -114,15 +137,15 @@ def eqm_rows(
         rows.append(row("EqM", seed, sampler, k, s, score(s.x), base, ref.x, extra))
 
     add("reference (NAG-GD 250)", 250, ref)
-    for k in BUDGETS:
+    for k in study.budgets:
         auto = draw(model, cfg, sampler="auto", steps=k)
         add("default (auto)", k, auto)
         if k in (5, 10):
             grids[f"default-k{k}"] = auto.x[:100]
         add("NAG-GD 0.425/K", k, draw(model, cfg, sampler="nag", steps=k))
     fitted: dict[int, Solver] = {}
-    for k in CALIBRATED:
-        solver, _ = calibrate_model(model, k, cfg, iterations=300)
+    for k in study.calibrated:
+        solver, _ = calibrate_model(model, k, cfg, iterations=study.iterations)
         fitted[k] = solver
         cal = draw(model, cfg, solver=solver, steps=k)
         add("calibrated", k, cal, {"calibration_seconds": solver.fit["seconds"]})
@@ -130,7 +153,11 @@ def eqm_rows(
             grids["calibrated-k5"] = cal.x[:100]
         if k in transfer and seed != 0:
             add("calibrated on seed 0", k, draw(model, cfg, solver=transfer[k], steps=k))
-    for k in ABLATION:
+    # At 3 evaluations the paired term pulls towards the blurred mean: the set distance alone.
+    solver, _ = calibrate_model(model, 3, cfg, iterations=study.iterations, loss="energy")
+    extra = {"calibration_seconds": solver.fit["seconds"]}
+    add("calibrated (energy loss)", 3, draw(model, cfg, solver=solver, steps=3), extra)
+    for k in study.ablation:
         for name, solver in ablation(k, model).items():
             add(f"ablation: {name}", k, draw(model, cfg, solver=solver, steps=k))
         add("ablation: + calibration", k, draw(model, cfg, solver=fitted[k], steps=k))
@@ -138,19 +165,39 @@ def eqm_rows(
 
 
 def fm_rows(
-    model: TrainedModel, seed: int, cfg: SampleConfig, score: Scorer, base: dict[str, float]
+    model: TrainedModel,
+    seed: int,
+    cfg: SampleConfig,
+    score: Scorer,
+    base: dict[str, float],
+    budgets: tuple[int, ...],
 ) -> list[dict[str, Any]]:
-    """FM rows of one seed, divided by the EqM reference of the same seed."""
-    rows = []
+    """FM rows of one seed: R divided by the EqM reference of the same seed, guardrails
+    against FM's own converged sampler (Euler, 250 steps)."""
     s = draw(model, cfg, sampler="euler", steps=250)
-    rows.append(row("FM", seed, "Euler 250 (converged)", 250, s, score(s.x), base))
-    for k in BUDGETS:
+    own = score(s.x)
+    rows = [row("FM", seed, "Euler 250 (converged)", 250, s, own, base)]
+    rows[0]["guardrails"] = True  # it is the guardrails' reference
+    for k in budgets:
         for method, steps in (("euler", k), ("heun", k // 2), ("ab2", k)):
             if steps < 1:
                 continue
             s = draw(model, cfg, sampler=method, steps=steps)
-            rows.append(row("FM", seed, method, k, s, score(s.x), base))
+            r = row("FM", seed, method, k, s, score(s.x), base)
+            r.update(guardrails(r, own), nn_ratio=r["nn_median"] / own["nn_median"])
+            rows.append(r)
     return rows
+
+
+def guardrails(r: dict[str, Any], against: dict[str, float]) -> dict[str, bool]:
+    """Class entropy no lower than 0.005 below, escaped share at most 0.01 above, and median
+    nearest-training-image distance within 5% of `against`'s."""
+    ok = (
+        r["class_entropy"] >= against["class_entropy"] - 0.005
+        and r["escaped"] <= against["escaped"] + 0.01
+        and abs(r["nn_median"] / against["nn_median"] - 1) <= 0.05
+    )
+    return {"guardrails": ok}
 
 
 def row(
@@ -168,21 +215,22 @@ def row(
     out = {"model": model, "seed": seed, "sampler": sampler, "budget": k}
     out.update(scores, nfe=s.nfe_mean, R=scores["fid_proxy"] / base["fid_proxy"])
     out["nn_ratio"] = scores["nn_median"] / base["nn_median"]
-    out["guardrails"] = (
-        scores["class_entropy"] >= base["class_entropy"] - 0.005
-        and scores["escaped"] <= base["escaped"] + 0.01
-        and abs(out["nn_ratio"] - 1) <= 0.05
-    )
+    out.update(guardrails(out, base))
     if ref is not None:  # paired: how far each sample lands from the reference's
         out["rmse_to_reference"] = float((s.x - ref).pow(2).mean().sqrt())
     out.update(extra or {})
     return out
 
 
-def report(rows: list[dict[str, Any]], seeds: list[int], floor: float, out: Path) -> str:
+def report(
+    rows: list[dict[str, Any]], seeds: list[int], floor: float, out: Path, study: FewstepConfig
+) -> str:
     """The Markdown report: R_K per seed, the ablation, and FM."""
     lines = ["# Few-evaluation sampling on 8x8 digits", ""]
-    lines.append(f"Real test digits (floor), fid_proxy {floor:.2f}. `!` marks a failed guardrail.")
+    lines.append(
+        f"Real test digits (floor), fid_proxy {floor:.2f}. `!` marks a failed guardrail "
+        "(EqM rows against EqM's reference, FM rows against FM's Euler 250)."
+    )
 
     def cell(model: str, sampler: str, k: int, seed: int) -> str:
         hit = [
@@ -199,23 +247,25 @@ def report(rows: list[dict[str, Any]], seeds: list[int], floor: float, out: Path
         ("EqM", "default (auto)"),
         ("EqM", "calibrated"),
         ("EqM", "calibrated on seed 0"),
+        ("EqM", "calibrated (energy loss)"),
         ("EqM", "NAG-GD 0.425/K"),
         ("FM", "euler"),
         ("FM", "heun"),
         ("FM", "ab2"),
     ]
-    head = ["model", "sampler", "seed", *[f"R_{k}" for k in BUDGETS]]
+    head = ["model", "sampler", "seed", *[f"R_{k}" for k in study.budgets]]
     body = [
-        [m, smp, str(seed), *[cell(m, smp, k, seed) for k in BUDGETS]]
+        [m, smp, str(seed), *[cell(m, smp, k, seed) for k in study.budgets]]
         for m, smp in samplers
         for seed in seeds
     ]
+    body = [line for line in body if any(c != "-" for c in line[3:])]
     lines += ["", "## R_K = FID_proxy(K evaluations) / FID_proxy(EqM, NAG-GD 250)", ""]
     lines.append(markdown_table(head, body))
     abl = sorted({r["sampler"] for r in rows if r["sampler"].startswith("ablation")}, key=_order)
-    head = ["step", "seed", *[f"R_{k}" for k in ABLATION]]
+    head = ["step", "seed", *[f"R_{k}" for k in study.ablation]]
     body = [
-        [a[len("ablation: ") :], str(seed), *[cell("EqM", a, k, seed) for k in ABLATION]]
+        [a[len("ablation: ") :], str(seed), *[cell("EqM", a, k, seed) for k in study.ablation]]
         for a in abl
         for seed in seeds
     ]
@@ -239,7 +289,9 @@ def _order(name: str) -> int:
     return next(i for i, s in enumerate(steps) if s in name)
 
 
-def figure(rows: list[dict[str, Any]], seeds: list[int], out: Path) -> None:
+def figure(
+    rows: list[dict[str, Any]], seeds: list[int], out: Path, budgets: tuple[int, ...]
+) -> None:
     """R_K against NFE, mean over seeds with the min-max band."""
     curves = {}
     for model, sampler, label in (
@@ -249,7 +301,7 @@ def figure(rows: list[dict[str, Any]], seeds: list[int], out: Path) -> None:
         ("FM", "euler", "FM, Euler"),
         ("FM", "ab2", "FM, Adams-Bashforth 2"),
     ):
-        ks = [k for k in BUDGETS if all(_get(rows, model, sampler, k, s) for s in seeds)]
+        ks = [k for k in budgets if all(_get(rows, model, sampler, k, s) for s in seeds)]
         curves[label] = (
             [float(k) for k in ks],
             [[_get(rows, model, sampler, k, s)["R"] for s in seeds] for k in ks],
@@ -272,13 +324,15 @@ def _get(rows: list[dict[str, Any]], model: str, sampler: str, k: int, seed: int
     return hit[0] if hit else None
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/fewstep"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--train-steps", type=int, default=9000)
     p.add_argument("--n", type=int, default=1000, help="evaluation samples per row")
-    args = p.parse_args()
+    p.add_argument("--smoke", action="store_true", help="tiny budgets and fits (a CPU test)")
+    args = p.parse_args(argv)
+    study = SMOKE if args.smoke else FewstepConfig()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -291,7 +345,7 @@ def main() -> None:
         if score is None:
             score = Scorer(eqm_data(eqm))
         cfg = dataclasses.replace(eqm.config.sample, n=args.n, batch=args.n, seed=0)
-        new, fitted, grids = eqm_rows(eqm, seed, cfg, score, transfer)
+        new, fitted, grids = eqm_rows(eqm, seed, cfg, score, transfer, study)
         if seed == args.seeds[0]:
             transfer = fitted
             for name, x in grids.items():
@@ -300,13 +354,13 @@ def main() -> None:
                 solver.save(args.out / f"solver-eqm-s{seed}-k{solver_k}.json")
         base = next(r for r in new if r["sampler"].startswith("reference"))
         fm_cfg = dataclasses.replace(fm.config.sample, n=args.n, batch=args.n, seed=0)
-        rows += new + fm_rows(fm, seed, fm_cfg, score, base)
+        rows += new + fm_rows(fm, seed, fm_cfg, score, base, study.budgets)
         (args.out / "rows.json").write_text(json.dumps(rows, indent=1))
         print(f"[fewstep] seed {seed} scored ({time.perf_counter() - t0:.0f}s)", flush=True)
     assert score is not None
     floor = data_floor(score.data)["fid_proxy"]
-    print(report(rows, args.seeds, floor, args.out))
-    figure(rows, args.seeds, args.out)
+    print(report(rows, args.seeds, floor, args.out, study))
+    figure(rows, args.seeds, args.out, study.budgets)
     print(f"[fewstep] done in {time.perf_counter() - t0:.0f}s; report {args.out / 'report.md'}")
 
 

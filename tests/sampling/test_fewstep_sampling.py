@@ -147,3 +147,37 @@ def test_calibrate_refuses_flow_matching_and_bad_out(tmp_path, capsys):
         == 2
     )
     assert "--out: expected a .json solver file" in capsys.readouterr().err
+
+
+def test_a_class_conditional_guided_model_calibrates_and_binds_its_scale(tmp_path):
+    from energykit.sampling.calibration import calibrate_model
+    from energykit.sampling.source import solver_for
+
+    tiny = [
+        "net.width=16",
+        "net.depth=1",
+        "train.batch=8",
+        "train.steps=2",
+        "data.class_conditional=true",
+    ]
+    trainer = Trainer(load_config(None, tiny), None, progress=False)
+    trainer.fit()
+    model = trainer.trained()
+    cfg = dataclasses.replace(model.config.sample, cfg_scale=2.0, n=10, batch=10, steps=3)
+    solver, log = calibrate_model(model, 3, cfg, n=12, iterations=4, log_every=2)
+    assert solver.model["cfg_scale"] == 2.0 and solver.model["num_classes"] == 10
+    assert log.iteration == [2, 4]
+    path = solver.save(tmp_path / "g.json")
+    s = generate(
+        model.field(),
+        model.shape,
+        dataclasses.replace(cfg, solver=str(path)),
+        num_classes=10,
+        solver=solver_for(model, dataclasses.replace(cfg, solver=str(path))),
+    )
+    assert s.nfe_mean == 3 and s.y is not None
+    unguided = dataclasses.replace(cfg, cfg_scale=1.0, solver=str(path))
+    with pytest.raises(SolverFileError, match=r"cfg_scale 2\.0, this model has 1\.0"):
+        solver_for(model, unguided)
+    with pytest.raises(ValueError, match="seed: 0 is the noise seed of an evaluation batch"):
+        calibrate_model(model, 3, dataclasses.replace(cfg, seed=0), seed=0)
