@@ -3,8 +3,9 @@
 Every default keeps the path length fixed when the budget changes. For gradient descent,
 NAG-GD and the multistep optimisers that is $\\eta = 0.425 / K$ (0.0017 at the paper's
 $K = 250$, its best EqM-XL/2 sampler). Adam normalises each coordinate, so its step is a
-distance per coordinate rather than a multiple of the field: `ADAM_STEP_BUDGET / K`, measured on
-the digits models (see `docs/fewstep.md`). Any other optimiser keeps its own default step
+distance per coordinate rather than a multiple of the field: `ADAM_STEP_BUDGET / K` $= 2 / K$,
+the best of $c / K$ for $c \in \{0.25, 0.5, 1, 2, 2.5, 3, 4, 6\}$ at $K = 10$ and 25 on a
+digits model (`docs/fewstep.md`; Adam stays far behind NAG-GD and the few-step default there). Any other optimiser keeps its own default step
 (energykit cannot know a good one): pass `lr` for it.
 """
 
@@ -24,7 +25,7 @@ PAPER_STEPS = 250
 #: Path length of the default step of GD, NAG-GD and `Multistep`: `lr = 0.425 / steps`.
 DEFAULT_STEP_BUDGET = 0.425
 #: Path length of Adam's default step, per coordinate: `lr = ADAM_STEP_BUDGET / steps`.
-ADAM_STEP_BUDGET = 1.0
+ADAM_STEP_BUDGET = 2.0
 
 #: Optimiser classes whose default step is `DEFAULT_STEP_BUDGET / steps`.
 GRADIENT_STEPPERS: tuple[type[optim.Optimizer], ...] = (optim.SGD, NAGGD, Multistep)
@@ -44,7 +45,7 @@ def default_lr(steps: int) -> float:
 
 def budget_lr(factory: object, steps: int) -> float | None:
     """The default step of the optimiser `factory` for a budget of `steps`: `0.425 / steps`
-    for GD, NAG-GD and `Multistep`, `1 / steps` for the Adam family, `None` (the optimiser's own
+    for GD, NAG-GD and `Multistep`, `2 / steps` for the Adam family, `None` (the optimiser's own
     default) for any other optimiser, whose step energykit cannot know.
 
     Raises:

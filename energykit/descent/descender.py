@@ -81,7 +81,7 @@ class Descender:
             \\eta_{K-1}$; or a `torch.optim.lr_scheduler` factory `f(optimizer)` (stepped
             after each step, from the budget's default step). `None`: the budget's default,
             `budget_lr`: $0.425 / K$ for GD, NAG-GD and `Multistep` (0.0017 at 250 steps),
-            `1 / K` for the Adam family; any other optimiser keeps its own default.
+            `2 / K` for the Adam family; any other optimiser keeps its own default.
         steps: Maximum number of steps (each one field evaluation for every optimiser
             energykit names except LBFGS), at least 1; `None`: the length of a per-step `lr`,
             else 250 (the paper's budget).

@@ -32,6 +32,9 @@ def plot_quality_vs_nfe(
     if reference is not None:
         ax.axhline(reference, color="0.3", linestyle="--", linewidth=1)
     ax.set_xscale("log")
+    ticks = sorted({float(n) for nfe, _ in curves.values() for n in nfe})
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
     if log_y:
         ax.set_yscale("log")
     ax.set_xlabel("network evaluations per sample (NFE)")

@@ -331,8 +331,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--train-steps", type=int, default=9000)
     p.add_argument("--n", type=int, default=1000, help="evaluation samples per row")
     p.add_argument("--smoke", action="store_true", help="tiny budgets and fits (a CPU test)")
+    p.add_argument(
+        "--report-only", action="store_true", help="redraw report and figure from OUT/rows.json"
+    )
     args = p.parse_args(argv)
     study = SMOKE if args.smoke else FewstepConfig()
+    if args.report_only:
+        rows = json.loads((args.out / "rows.json").read_text())
+        print(
+            report(
+                rows,
+                args.seeds,
+                data_floor(eqm_data_of(rows, args.out))["fid_proxy"],
+                args.out,
+                study,
+            )
+        )
+        figure(rows, args.seeds, args.out, study.budgets)
+        return
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -362,6 +378,11 @@ def main(argv: list[str] | None = None) -> None:
     print(report(rows, args.seeds, floor, args.out, study))
     figure(rows, args.seeds, args.out, study.budgets)
     print(f"[fewstep] done in {time.perf_counter() - t0:.0f}s; report {args.out / 'report.md'}")
+
+
+def eqm_data_of(rows: list[dict[str, Any]], out: Path) -> Any:
+    """The digits data of the study's first EqM model."""
+    return eqm_data(load_trained(out / "runs" / f"eqm-s{rows[0]['seed']}" / "last.pt"))
 
 
 def eqm_data(model: TrainedModel) -> Any:
