@@ -1,4 +1,5 @@
-"""Descender.run against hand-written loops on the same field: SGD and NAG-GD."""
+"""Descender.run against hand-written loops on the same field: SGD and NAG-GD written from the
+maths, and hand loops that call the same optimiser (`torch.optim.SGD`, `Multistep`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from energykit.descent._finite import new_window, record
 from energykit.descent._stepping import OptimizerStep
 
 LR, MU = 0.01, 0.3
+#: Steps of the rows against hand loops over the same optimiser (issue: 100 steps).
+OPTIM_STEPS = 100
 
 
 @torch.no_grad()
@@ -30,6 +33,38 @@ def hand_nag(field: ek.EnergyField, x0: Tensor, steps: int) -> Tensor:
     for _ in range(steps):
         g = field.gradient(x + MU * (x - prev))
         prev, x = x, x - LR * g
+    return x
+
+
+def hand_sgd(
+    field: ek.EnergyField, x0: Tensor, steps: int, lrs: list[float] | None = None
+) -> Tensor:
+    """`x.grad = grad E(x); opt.step()` over one `torch.optim.SGD` built for the run; with
+    `lrs`, step `k`'s size is written into the parameter group first."""
+    x = x0.clone()
+    opt = torch.optim.SGD([x], lr=LR)
+    for k in range(steps):
+        if lrs is not None:
+            opt.param_groups[0]["lr"] = lrs[k]
+        with torch.no_grad():
+            x.grad = field.gradient(x)
+        opt.step()
+    return x
+
+
+def hand_multistep(field: ek.EnergyField, x0: Tensor, steps: int) -> Tensor:
+    """`opt.step(closure)` over one `ek.Multistep` (Adams-Bashforth 2) built for the run; the
+    closure writes `grad E(x)` into `x.grad` (`Multistep` requires one)."""
+    x = x0.clone()
+    opt = ek.Multistep([x], lr=LR, order=2)
+
+    def closure() -> float:
+        with torch.no_grad():
+            x.grad = field.gradient(x)
+        return 0.0
+
+    for _ in range(steps):
+        opt.step(closure)
     return x
 
 
@@ -109,6 +144,7 @@ def cases(quick: bool) -> list[Case]:
                 target,
             )
         )
+    out.extend(optim_cases(20 if quick else OPTIM_STEPS))
     small = mlp_field(), torch.randn(64, 2)
     out.append(
         Case(
@@ -117,6 +153,48 @@ def cases(quick: bool) -> list[Case]:
             "torch.optim SGD + record",
             lambda f=small[0], x=small[1]: hand_gd(f, x, steps),
             lambda f=small[0], x=small[1]: optim_floor(f, x, steps),
+        )
+    )
+    return out
+
+
+def optim_cases(steps: int) -> list[Case]:
+    """The Descender against hand loops that call the same optimiser: SGD at batch 4096 and
+    64, a per-step schedule, and Adams-Bashforth 2 (`Multistep`)."""
+    out = []
+    big, small = torch.randn(4096, 2), torch.randn(64, 2)
+    lrs = [LR] * steps
+    for label, x0 in [("B=4096", big), ("B=64", small)]:
+        field = mlp_field()
+        out.append(
+            Case(
+                f"descent {steps} steps, torch.optim SGD: MLP 2-256-256-2, {label}",
+                "hand loop, same SGD",
+                "Descender",
+                lambda f=field, x=x0: hand_sgd(f, x, steps),
+                lambda f=field, x=x0: ek.Descender(f, "gd", lr=LR, steps=steps).run(x),
+                1.05,
+            )
+        )
+    field = mlp_field()
+    out.append(
+        Case(
+            f"descent {steps} steps, SGD, per-step lr: MLP 2-256-256-2, B=64",
+            "hand loop, same SGD",
+            "Descender",
+            lambda f=field, x=small: hand_sgd(f, x, steps, lrs),
+            lambda f=field, x=small: ek.Descender(f, "gd", lr=lrs, steps=steps).run(x),
+            1.05,
+        )
+    )
+    out.append(
+        Case(
+            f"descent {steps} steps, ab2 (Multistep): MLP 2-256-256-2, B=64",
+            "hand loop, same Multistep",
+            "Descender",
+            lambda f=field, x=small: hand_multistep(f, x, steps),
+            lambda f=field, x=small: ek.Descender(f, "ab2", lr=LR, steps=steps).run(x),
+            1.05,
         )
     )
     return out

@@ -4,9 +4,10 @@ Every default keeps the path length fixed when the budget changes. For gradient 
 NAG-GD and the multistep optimisers that is $\\eta = 0.425 / K$ (0.0017 at the paper's
 $K = 250$, its best EqM-XL/2 sampler). Adam normalises each coordinate, so its step is a
 distance per coordinate rather than a multiple of the field: `ADAM_STEP_BUDGET / K` $= 2 / K$,
-the best of $c / K$ for $c \in \{0.25, 0.5, 1, 2, 2.5, 3, 4, 6\}$ at $K = 10$ and 25 on a
-digits model (`docs/fewstep.md`; Adam stays far behind NAG-GD and the few-step default there). Any other optimiser keeps its own default step
-(energykit cannot know a good one): pass `lr` for it.
+the best of $c / K$ for $c \\in \\{0.25, 0.5, 1, 2, 2.5, 3, 4, 6\\}$ at $K = 10$ and 25 on a
+digits model (`docs/fewstep.md`; Adam stays far behind NAG-GD and the few-step default
+there). Any other optimiser keeps its own default step (energykit cannot know a good one):
+pass `lr` for it.
 """
 
 from __future__ import annotations
