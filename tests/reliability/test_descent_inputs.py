@@ -94,7 +94,7 @@ CASES = [
     pytest.param(
         lambda: ek.Descender(FIELD, "adam", betas=(2.0, 0.9)).run(X0),
         ValueError,
-        "optimizer Adam({'lr': 0.004, 'betas': (2.0, 0.9)}): Invalid beta",
+        "optimizer Adam({'lr': 0.008, 'betas': (2.0, 0.9)}): Invalid beta",
         id="optimizer-bad-kwarg-value",
     ),
     pytest.param(
