@@ -89,9 +89,11 @@ def resolve_optimizer(spec: OptimizerSpec) -> OptimizerFactory:
                 f"optimizer: {spec!r} cannot sample: {UNSUITABLE[key]}; expected one of "
                 f"{available_optimizers()}"
             )
-        for table in (ALIASES, _torch_optim_names(), _torch_optimizer_names()):
-            if key in table:
-                return table[key]
+        # Built lazily, in this order: a short name never pays for the class tables.
+        for table in (lambda: ALIASES, _torch_optim_names, _torch_optimizer_names):
+            names = table()
+            if key in names:
+                return names[key]
         raise ValueError(
             f"optimizer: unknown name {spec!r}; expected one of {available_optimizers()}"
         )
@@ -134,13 +136,9 @@ def check_optimizer_kwargs(
         TypeError: A keyword the optimiser does not take; the message names it and lists the
             keywords it does take.
     """
-    try:
-        params = list(inspect.signature(factory).parameters.values())
-    except (TypeError, ValueError):
+    named = _keywords(factory)
+    if named is None:
         return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return
-    named = [p.name for p in params[1:] if p.kind is not inspect.Parameter.VAR_POSITIONAL]
     given = ([] if lr is None else ["lr"]) + list(kwargs)
     for key in given:
         if key not in named:
@@ -148,11 +146,45 @@ def check_optimizer_kwargs(
             raise TypeError(f"{what}: {_name(factory)} does not accept {key!r}; it accepts {named}")
 
 
+#: `_keywords` of the factories read so far: classes and the `ALIASES` partials only (their
+#: signatures cannot change; a user's lambda or partial is read afresh each time).
+_KEYWORDS: dict[OptimizerFactory, list[str] | None] = {}
+
+
+def _keywords(factory: OptimizerFactory) -> list[str] | None:
+    """The keywords `factory(params, ...)` takes after `params`; `None` when its signature
+    cannot be read or it takes `**kwargs` (then anything may be valid)."""
+    cacheable = inspect.isclass(factory) or any(factory is f for f in ALIASES.values())
+    if cacheable and factory in _KEYWORDS:
+        return _KEYWORDS[factory]
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        named = None
+    else:
+        kinds = {p.kind for p in params}
+        named = (
+            None
+            if inspect.Parameter.VAR_KEYWORD in kinds
+            else [p.name for p in params[1:] if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+        )
+    if cacheable:
+        _KEYWORDS[factory] = named
+    return named
+
+
+#: `_takes_foreach` of the `torch.optim` classes read so far.
+_FOREACH: dict[object, bool] = {}
+
+
 def _takes_foreach(factory: OptimizerFactory) -> bool:
-    """Whether `factory` is a `torch.optim` class with a `foreach` argument."""
+    """Whether `factory` is a `torch.optim` class with a `foreach` argument (read once per
+    class: building an optimiser should not cost a signature inspection)."""
     if not (inspect.isclass(factory) and factory.__module__.startswith("torch.optim")):
         return False
-    return "foreach" in inspect.signature(factory.__init__).parameters
+    if factory not in _FOREACH:
+        _FOREACH[factory] = "foreach" in inspect.signature(factory.__init__).parameters
+    return _FOREACH[factory]
 
 
 def build_optimizer(

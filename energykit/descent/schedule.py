@@ -10,6 +10,7 @@ write and no device work; a torch scheduler is stepped after each optimiser step
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable, Sequence
 
@@ -51,6 +52,8 @@ def check_per_step(
         raise ValueError(f"{name}: expected at least one per-step value, got an empty sequence")
     if steps is not None and len(seq) != steps:
         raise ValueError(f"{name}: expected {steps} per-step values (one per step), got {len(seq)}")
+    if all(type(v) is float and math.isfinite(v) and v >= minimum for v in seq):
+        return seq  # the common case, checked in one pass; the loop below names a bad value
     out = []
     for i, v in enumerate(seq):
         if isinstance(v, bool) or not isinstance(v, numbers.Real):
