@@ -232,7 +232,8 @@ def calibrate(
         raise ValueError(
             f"calibrate: x0 {tuple(x0.shape)} and target {tuple(target.shape)} differ in shape"
         )
-    calibration_loss(target[:1], target[:1], loss)  # an unknown loss fails before any work
+    if loss not in LOSSES:  # refused before any work
+        raise ValueError(f"loss: expected one of {list(LOSSES)}, got {loss!r}")
     iterations = check_int("iterations", iterations, minimum=1)
     log_every = check_int("log_every", log_every, minimum=1)
     step = check_real("step", step, minimum=0.0, strict=True)

@@ -79,11 +79,6 @@ class StepSchedule:
         self.items = list(per_step.items())
         self.scheduler = scheduler
 
-    @property
-    def empty(self) -> bool:
-        """Whether the schedule changes nothing (constant hyper-parameters)."""
-        return not self.items and self.scheduler is None
-
     def start(self, optimizer: Optimizer) -> LRScheduler | None:
         """Build the torch scheduler over `optimizer` (when there is one).
 
