@@ -15,11 +15,13 @@ from energykit.cli import main
 from energykit.cli.evaluate import COLUMNS
 from energykit.cli.parser import build_parser
 from energykit.sampling import save_samples
-from energykit.train.evaluate import METRICS
+from energykit.train import DataConfig
+from energykit.train.build import build_data
+from energykit.train.evaluate import METRICS, data_floor
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 TOY_KEYS = ["mmd", "sw", "energy", "hit_rate", "modes_covered"]
-DIGITS_KEYS = ["escaped", "fid_proxy", "class_entropy", "sw", "mmd"]
+DIGITS_KEYS = ["escaped", "fid_proxy", "class_entropy", "sw", "mmd", "memorization"]
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +37,9 @@ def _samples(path: Path, x: torch.Tensor, dataset: str) -> str:
 
 
 def _table(out: str) -> tuple[str, list[str], list[list[str]]]:
-    """The head line, column titles and rows of the printed table."""
-    head, _, *lines = out.strip().splitlines()
+    """The head lines, column titles and rows of the printed table."""
+    head, table = out.strip().split("\n\n")
+    lines = table.splitlines()
     cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
     assert set(lines[1]) <= {"|", "-"}  # the rule under the titles
     return head, cells[0], cells[2:]
@@ -47,10 +50,20 @@ def test_toy_table_names_every_metric_and_the_held_out_split(tmp_path, capsys):
     path = _samples(tmp_path / "toy.pt", x, "8gaussians")
     assert main(["evaluate", path]) == 0
     head, columns, rows = _table(capsys.readouterr().out)
-    assert tuple(columns) == COLUMNS == ("metric", "value", "better", "reference", "what it is")
+    assert tuple(columns) == COLUMNS
+    assert COLUMNS == ("metric", "value", "floor", "better", "reference", "what it is")
     assert sorted(r[0] for r in rows) == sorted(TOY_KEYS)  # one row per metric
-    assert head == f"200 samples from {path} against the 8gaussians test split (2000 samples)"
-    for name, value, better, ref, what in rows:
+    assert head == (
+        f"200 samples from {path} against the 8gaussians test split (2000 samples)\n"
+        "floor: 200 real 8gaussians samples not seen in training, scored the same way"
+    )
+    floor = data_floor(build_data(DataConfig(name="8gaussians")), 200)
+    for name, value, floor_cell, better, ref, what in rows:
+        assert (
+            floor_cell == f"{floor[name]:.4g}"
+            if isinstance(floor[name], float)
+            else str(floor[name])
+        )
         assert better == METRICS[name].better and what == METRICS[name].what
         assert ref == (
             "8gaussians test (2000)" if name in ("mmd", "sw", "energy") else "the 8 modes"
@@ -66,10 +79,15 @@ def test_digits_table_says_the_proxy_and_the_train_split(tmp_path, capsys, cache
     names = [r[0] for r in rows]
     assert names[0] == "fid_proxy" and sorted(names) == sorted(DIGITS_KEYS)
     assert head.startswith(f"64 samples from {path} against the digits train split (")
+    assert head.endswith("floor: 64 real digits samples not seen in training, scored the same way")
     by = {r[0]: r for r in rows}
-    assert "not Inception FID" in by["fid_proxy"][4] and by["fid_proxy"][2] == "lower"
-    assert by["class_entropy"][2] == "higher" and by["sw"][3].startswith("digits train (")
-    assert by["escaped"][3] == by["class_entropy"][3] == "- (samples only)"
+    assert "not Inception FID" in by["fid_proxy"][5] and by["fid_proxy"][3] == "lower"
+    assert by["class_entropy"][3] == "higher" and by["sw"][4].startswith("digits train (")
+    assert by["escaped"][4] == by["class_entropy"][4] == "- (samples only)"
+    # Uniform noise is far from every digit; 64 real held-out digits sit near ratio 1.
+    assert abs(float(by["memorization"][2]) - 1) < 0.1 and by["memorization"][3] == "near 1"
+    assert float(by["memorization"][1]) > 1.5
+    assert float(by["fid_proxy"][2]) < float(by["fid_proxy"][1])
 
 
 def test_json_keys_and_json_file(tmp_path, capsys):
@@ -78,7 +96,8 @@ def test_json_keys_and_json_file(tmp_path, capsys):
     ref = _samples(tmp_path / "ref.pt", x + 0.1, "moons")
     assert main(["evaluate", path, "--json", "-"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert list(data) == ["mmd", "sw", "energy", "n_samples", "reference"]
+    assert list(data) == ["mmd", "sw", "energy", "n_samples", "reference", "floor"]
+    assert data["floor"]["n"] == 100 and set(data["floor"]) == {"mmd", "sw", "energy", "n"}
     assert data["n_samples"] == 100
     assert data["reference"] == {"kind": "dataset", "dataset": "moons", "split": "test", "n": 2000}
     out = tmp_path / "deep" / "m.json"

@@ -1,8 +1,10 @@
 """`energykit evaluate SAMPLES [--data NAME | --ref REFERENCE [--inception NET.pt]]`.
 
-Prints a table by default: each metric, its value, whether lower or higher is better, the
-set it was measured against (dataset and split, or the `--ref` file, with its size) and what
-it is. `--json -` prints the metrics as JSON instead; `--json FILE` writes them there.
+Prints a table by default: each metric, its value, with `--data` the data floor (real
+held-out samples scored the same way, as many as the samples where the split is larger),
+whether lower or higher is better, the set it was measured against (dataset and split, or the
+`--ref` file, with its size) and what it is. `--json -` prints the metrics as JSON instead;
+`--json FILE` writes them there.
 """
 
 from __future__ import annotations
@@ -21,13 +23,20 @@ from energykit.data import DATASETS
 from energykit.train import ConfigError, DataConfig
 from energykit.train.build import build_data
 from energykit.train.config import available_device
-from energykit.train.evaluate import METRICS, SW_PROJECTIONS, reference_of, score_samples
+from energykit.train.evaluate import (
+    METRICS,
+    SW_PROJECTIONS,
+    data_floor,
+    floor_size,
+    reference_of,
+    score_samples,
+)
 
 #: Datasets `energykit evaluate` can score against by name (each has a held-out split).
 EVALUATE_DATA = tuple(name for name, info in DATASETS.items() if info.named_heldout)
 
 #: Column titles of the table `energykit evaluate` prints.
-COLUMNS = ("metric", "value", "better", "reference", "what it is")
+COLUMNS = ("metric", "value", "floor", "better", "reference", "what it is")
 
 
 @dataclass(frozen=True)
@@ -39,15 +48,19 @@ class Report:
         reference: What the samples were compared with: `kind` (`"dataset"` or `"file"`),
             `dataset` and `split`, or `path`, and `n`, its number of samples.
         n_samples: Number of samples scored.
+        floor: With `--data`: the same metrics of real held-out samples, and `n`, how many
+            (`energykit.train.evaluate.data_floor`); `None` otherwise.
     """
 
     metrics: dict[str, Any]
     reference: dict[str, Any]
     n_samples: int
+    floor: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The metrics, then `n_samples` and `reference` (what `--json` writes)."""
-        return {**self.metrics, "n_samples": self.n_samples, "reference": self.reference}
+        """The metrics, then `n_samples`, `reference` and `floor` (what `--json` writes)."""
+        out = {**self.metrics, "n_samples": self.n_samples, "reference": self.reference}
+        return out if self.floor is None else {**out, "floor": self.floor}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -77,14 +90,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def table(report: Report, samples: str) -> str:
     """The human-readable report: a line naming both sides, then one row per metric."""
     short = describe_reference(report.reference, short=True)
+    floor = report.floor or {}
     rows = [
-        [key, _number(report.metrics[key]), info.better, info.against or short, info.what]
+        [
+            key,
+            _number(report.metrics[key]),
+            _number(floor[key]) if key in floor else "-",
+            info.better,
+            info.against or short,
+            info.what,
+        ]
         for key, info in METRICS.items()
         if key in report.metrics
     ]
     head = (
         f"{report.n_samples} samples from {samples} against {describe_reference(report.reference)}"
     )
+    if report.floor is not None:
+        ref = report.reference
+        head += (
+            f"\nfloor: {floor['n']} real {ref['dataset']} samples not seen in training, "
+            "scored the same way"
+        )
     return f"{head}\n\n{aligned_table(COLUMNS, rows)}"
 
 
@@ -173,4 +200,5 @@ def _score_against_data(x: torch.Tensor, flag: str | None, recorded: Any) -> Rep
     same_shape(x, data.x_test, key, f"the {name!r} data")
     split = reference_of(data)
     source = {"kind": "dataset", "dataset": split.dataset, "split": split.split, "n": split.n}
-    return Report(score_samples(x, data), source, len(x))
+    floor = {**data_floor(data, len(x)), "n": floor_size(data, len(x))}
+    return Report(score_samples(x, data), source, len(x), floor)

@@ -1,10 +1,11 @@
 """Sample-quality metrics: MMD, sliced Wasserstein, energy distance, Frechet distance, the
-classifier-feature FID proxy for small image datasets, mode statistics for 2-D toys, and
-out-of-distribution detection metrics."""
+classifier-feature FID proxy for small image datasets, mode statistics for 2-D toys, a
+nearest-neighbour memorisation check, and out-of-distribution detection metrics."""
 
 from energykit.metrics.classifier import ClassifierFeatures, fit_classifier
 from energykit.metrics.distances import energy_distance, sliced_wasserstein
 from energykit.metrics.frechet import frechet_distance, frechet_from_stats, gaussian_stats
+from energykit.metrics.memorization import memorization_ratio, nearest_distance
 from energykit.metrics.mmd import mmd
 from energykit.metrics.modes import ModeStats, mode_stats
 from energykit.metrics.ood import aupr, auroc, fpr_at_tpr
@@ -20,7 +21,9 @@ __all__ = [
     "frechet_distance",
     "frechet_from_stats",
     "gaussian_stats",
+    "memorization_ratio",
     "mmd",
     "mode_stats",
+    "nearest_distance",
     "sliced_wasserstein",
 ]

@@ -142,7 +142,21 @@ def build_net(
     if cfg.kind == "unet":
         if len(shape) != 3:
             raise ValueError(f"net.kind: 'unet' needs images (C, H, W), got sample shape {shape}")
-        return UNet(shape[0], cfg.channels, time_dim=time_dim, num_classes=num_classes)
+        factor = cfg.patch * 2 ** (len(cfg.channels) - 1)
+        if shape[1] % factor or shape[2] % factor:
+            raise ValueError(
+                f"net.patch, net.channels: {shape[1]}x{shape[2]} images need H and W divisible "
+                f"by patch * 2**(levels - 1) = {factor} (patch {cfg.patch}, "
+                f"{len(cfg.channels)} levels)"
+            )
+        return UNet(
+            shape[0],
+            cfg.channels,
+            time_dim=time_dim,
+            num_classes=num_classes,
+            patch=cfg.patch,
+            attention=cfg.attention,
+        )
     return MLP(
         math.prod(shape),
         cfg.width,

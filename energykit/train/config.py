@@ -83,6 +83,8 @@ class NetConfig:
         width: MLP hidden width.
         depth: MLP residual blocks.
         channels: U-Net channels per level.
+        patch: U-Net pixel-unshuffle factor of the stem (1: the first level at full resolution).
+        attention: U-Net self-attention at the lowest resolution.
         time_dim: Sinusoidal time-embedding width, used only by time-conditional FM.
         activation: MLP activation.
         skip: MLP linear input-to-output path (use it when `width` < the data dimension).
@@ -100,6 +102,8 @@ class NetConfig:
     width: int = 256
     depth: int = 3
     channels: tuple[int, ...] = (32, 64)
+    patch: int = 2
+    attention: bool = True
     time_dim: int = 64
     activation: Literal["silu", "gelu", "tanh", "softplus"] = "silu"
     skip: bool = False
@@ -244,7 +248,7 @@ _CUSTOM_DATA_KEYS = ("name", "source", "class_conditional", "label_dropout", "nu
 #: The `net` keys each built-in backbone uses (`energykit.train.build.build_net`).
 _NET_KEYS = {
     "mlp": ("kind", "width", "depth", "time_dim", "activation", "skip"),
-    "unet": ("kind", "channels", "time_dim"),
+    "unet": ("kind", "channels", "patch", "attention", "time_dim"),
     "dit": (
         "kind",
         "preset",

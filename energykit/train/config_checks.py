@@ -99,7 +99,7 @@ def _check_net(n: NetConfig, d: DataConfig, data: DatasetInfo | None) -> None:
             preset_kwargs(n.preset)
         except ValueError as err:
             raise ConfigError(f"net.preset: {err}") from None
-    for key in ("width", "depth", "time_dim", "dit_depth", "dit_width", "dit_heads"):
+    for key in ("width", "depth", "patch", "time_dim", "dit_depth", "dit_width", "dit_heads"):
         _positive(f"net.{key}", getattr(n, key))
     if not n.channels or min(n.channels) < 1:
         raise ConfigError(f"net.channels: expected positive channel counts, got {n.channels}")

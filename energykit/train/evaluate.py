@@ -13,6 +13,7 @@ from energykit.metrics import (
     ClassifierFeatures,
     energy_distance,
     fit_classifier,
+    memorization_ratio,
     mmd,
     mode_stats,
     sliced_wasserstein,
@@ -38,7 +39,7 @@ class MetricInfo:
     """
 
     what: str
-    better: Literal["lower", "higher"]
+    better: Literal["lower", "higher", "near 1"]
     against: str | None = None
 
 
@@ -62,6 +63,11 @@ METRICS: dict[str, MetricInfo] = {
     "mmd": MetricInfo("squared maximum mean discrepancy, RBF kernels", "lower"),
     "energy": MetricInfo("energy distance", "lower"),
     "frechet_pixels": MetricInfo("Frechet distance of the raw values", "lower"),
+    "memorization": MetricInfo(
+        "median distance to the nearest train image, over the same for held-out images "
+        "(well below 1: copying)",
+        "near 1",
+    ),
     "escaped": MetricInfo(
         f"share of samples with a value beyond +-{ESCAPE:g} before clipping (unstable sampler)",
         "lower",
@@ -119,7 +125,10 @@ def score_samples(x: Tensor, data: DataSource) -> dict[str, Any]:
     see `energykit.metrics.classifier`; not Inception FID), `class_entropy`, `sw` (sliced
     Wasserstein) and `mmd` (RBF MMD$^2$, bandwidths 2, 4, 8); `escaped` is the fraction of
     samples that had some pixel beyond $\\pm 2$ before clipping (a sign of an unstable
-    sampler). The floor is the test split scored the same way (`data_floor`). 2-D toys: `mmd`,
+    sampler); `memorization` is the median distance from a sample to its nearest training image
+    over the same for the held-out images (`energykit.metrics.memorization_ratio`; about 1 for a
+    model that does not copy, well below 1 for one that reproduces the train split). The floor
+    is the test split scored the same way (`data_floor`). 2-D toys: `mmd`,
     `sw`, `energy` (energy distance) to the held-out draw, and for `8gaussians` `hit_rate`
     and `modes_covered`. `METRICS` says what each key is; `reference_of` which split was used.
 
@@ -154,6 +163,7 @@ def score_samples(x: Tensor, data: DataSource) -> dict[str, Any]:
             sliced_wasserstein(x, data.x_train, n_projections=SW_PROJECTIONS, generator=gen)
         )
         out["mmd"] = float(mmd(x, data.x_train, bandwidths=(2.0, 4.0, 8.0)))
+        out["memorization"] = memorization_ratio(x, data.x_train, data.x_test)
         return out
     ref = data.x_test
     out["mmd"] = float(mmd(x, ref))
@@ -166,8 +176,16 @@ def score_samples(x: Tensor, data: DataSource) -> dict[str, Any]:
     return out
 
 
-def data_floor(data: DataSource) -> dict[str, Any]:
-    """The same metrics for real held-out data: the floor samples are measured against."""
+def data_floor(data: DataSource, n: int | None = None) -> dict[str, Any]:
+    """The same metrics for real held-out data: the floor samples are measured against.
+
+    Args:
+        data: The dataset.
+        n: Score at most this many held-out samples (a seeded subset; Frechet and MMD
+            estimates depend on the sample count, so give the number of samples compared);
+            `None` or more than the split holds: all of it (`floor_size` says how many).
+    """
+    size = floor_size(data, n)
     from energykit.data import DATASETS
 
     info = DATASETS.get(data.name)
@@ -177,9 +195,19 @@ def data_floor(data: DataSource) -> dict[str, Any]:
     if data.x_train is None:
         from energykit.data import sample_toy
 
-        fresh = sample_toy(data.name, len(data.x_test), generator=torch.Generator().manual_seed(7))
+        fresh = sample_toy(data.name, size, generator=torch.Generator().manual_seed(7))
         return score_samples(fresh, data)
-    return score_samples(data.x_test, data)
+    held = data.x_test
+    if size < len(held):
+        held = held[torch.randperm(len(held), generator=torch.Generator().manual_seed(0))[:size]]
+    return score_samples(held, data)
+
+
+def floor_size(data: DataSource, n: int | None = None) -> int:
+    """How many held-out samples `data_floor(data, n)` scores: `min(n, len(data.x_test))`."""
+    if n is not None and n < 1:
+        raise ValueError(f"data_floor n: expected a positive sample count or None, got {n}")
+    return len(data.x_test) if n is None else min(n, len(data.x_test))
 
 
 def default_evaluate(trainer: Any) -> dict[str, Any]:

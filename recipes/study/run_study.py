@@ -2,10 +2,13 @@
 
     python recipes/study/run_study.py --out runs/study --jobs 2      # the full study (`make study`)
     python recipes/study/run_study.py --out /tmp/s --quick           # seconds: the CI smoke run
+    python recipes/study/run_study.py --out runs/study --jobs 2 --only mnist-unet   # one part
 
 Every job trains one recipe from `recipes/` (with `key=value` overrides, exactly as
-`energykit train RECIPE --out DIR key=value ...` would), then samples and scores it. Results go
-to `OUT/results/<job>.json`; finished jobs are skipped, so an interrupted study resumes.
+`energykit train RECIPE --out DIR key=value ...` would), then samples and scores it at each
+training budget as soon as training reaches it. Results go to `OUT/results/<job>.json`, written
+after each budget (`"partial": true` until the last); finished budgets are skipped and training
+resumes from its checkpoint, so an interrupted study resumes where it stopped.
 `recipes/study/tables.py OUT` turns the results into the Markdown tables of the docs.
 """
 
@@ -54,9 +57,18 @@ SCHEDULES = {
 }
 
 
+#: Few-step rows of the U-Net part: the recipe default (`auto`) for EqM, AB2 for FM.
+FEWSTEP_NFES = (10, 25)
+
+
 @dataclass
 class Job:
-    """One training run and the evaluations made on it."""
+    """One training run and the evaluations made on it.
+
+    Attributes:
+        extras_at: The budget at which the descent optimisers, step sizes and adaptive compute
+            are measured (`None`: not measured for this job).
+    """
 
     name: str
     part: str
@@ -64,6 +76,7 @@ class Job:
     overrides: list[str]
     seed: int
     budgets: tuple[int, ...] = (1,)
+    extras_at: int | None = None
     evals: dict[str, Any] = field(default_factory=dict)
 
 
@@ -75,12 +88,22 @@ def plan(quick: bool) -> list[Job]:
     """Every job of the study, heaviest first (so two workers finish together)."""
     jobs: list[Job] = []
     seeds = SEEDS[:1] if quick else SEEDS
+    # MNIST on the U-Net: seed 0 of every kind first, so the first rows arrive soonest; the
+    # descent extras on seed 0 at 1x (the recipe's own budget).
+    for s in seeds:
+        for kind in ("eqm", "fm", "fm-uncond"):
+            if kind == "fm-uncond" and s != 0:
+                continue
+            budgets = (1,) if kind == "fm-uncond" else (1, 3)
+            recipe = f"mnist/unet-{kind}.yaml"
+            extras = 1 if s == 0 and kind != "fm-uncond" else None
+            jobs.append(Job(f"mnist-unet-{kind}-s{s}", "unet", recipe, [], s, budgets, extras))
     datasets = ("digits",) if quick else ("mnist", "digits")
     for ds in datasets:
         for kind in ("eqm", "fm", "fm-uncond"):
             for s in seeds:
                 jobs.append(
-                    Job(f"{ds}-main-{kind}-s{s}", "main", f"{ds}/{kind}.yaml", [], s, (1, 3))
+                    Job(f"{ds}-main-{kind}-s{s}", "main", f"{ds}/{kind}.yaml", [], s, (1, 3), 3)
                 )
     for kind in ("eqm-dot", "eqm-l2"):
         for s in seeds:
@@ -99,7 +122,15 @@ def plan(quick: bool) -> list[Job]:
 
 def _sample_and_score(trained: Any, data: Any, n: int, **kw: Any) -> dict[str, Any]:
     try:
-        s = generate(trained.sampleable(), trained.shape, trained.config.sample, n=n, **kw)
+        s = generate(
+            trained.sampleable(),
+            trained.shape,
+            trained.config.sample,
+            n=n,
+            num_classes=trained.num_classes,
+            landscape=trained.landscape,
+            **kw,
+        )
     except FloatingPointError as err:  # a diverged descent is a result, not a crash
         return {**kw, "diverged": str(err)}
     row: dict[str, Any] = {**kw, "nfe_mean": s.nfe_mean, "seconds": s.seconds}
@@ -112,94 +143,104 @@ def _sample_and_score(trained: Any, data: Any, n: int, **kw: Any) -> dict[str, A
     return row
 
 
-def evaluate_job(job: Job, trainer: Trainer, out: Path, quick: bool) -> dict[str, Any]:
-    """Sample and score the checkpoints of a finished job."""
+def evaluate_budget(
+    job: Job, budget: int, trainer: Trainer, out: Path, quick: bool
+) -> list[dict[str, Any]]:
+    """Sample and score the checkpoint of `job` at training budget `budget` (1x, 3x, ...)."""
     data = trainer.data
     steps1 = trainer.config.train.steps // max(job.budgets)
     n = 64 if quick else trainer.config.sample.n
     nfes = (5, 10) if quick else NFES
-    results: dict[str, Any] = {}
-    for budget in job.budgets:
-        ckpt = out / f"step_{steps1 * budget:07d}.pt"
-        trained = load_trained(ckpt if ckpt.is_file() else out / "last.pt")
-        eqm = not trained.spec.flow_matching
-        base = "nag" if eqm else "euler"
-        rows = []
-        if job.part in ("main", "toy"):
-            for k in nfes if job.part == "main" else nfes[-1:]:
-                rows.append(
-                    {
-                        "what": "nfe",
-                        "sampler": base,
-                        **_sample_and_score(trained, data, n, sampler=base, steps=k),
-                    }
-                )
-        if job.part in ("schedule", "eqme"):
-            k = nfes[-1]
+    ckpt = out / f"step_{steps1 * budget:07d}.pt"
+    trained = load_trained(ckpt if ckpt.is_file() else out / "last.pt")
+    eqm = not trained.spec.flow_matching
+    base = "nag" if eqm else "euler"
+    rows = []
+    if job.part in ("main", "toy", "unet"):
+        for k in nfes if job.part != "toy" else nfes[-1:]:
             rows.append(
                 {
                     "what": "nfe",
-                    "sampler": "nag",
-                    **_sample_and_score(trained, data, n, sampler="nag", steps=k),
+                    "sampler": base,
+                    **_sample_and_score(trained, data, n, sampler=base, steps=k),
                 }
             )
-            scale = trained.config.objective.scale
-            if job.part == "schedule" and scale != 4.0:
-                # Gradients scale with lambda: also descend with the step normalised by 4 / lambda.
-                lr = DEFAULT_STEP_BUDGET / k * 4.0 / scale
+    if job.part == "unet":
+        few = "auto" if eqm else "ab2"
+        for k in (3, 5) if quick else FEWSTEP_NFES:
+            rows.append(
+                {
+                    "what": "fewstep",
+                    "sampler": few,
+                    **_sample_and_score(trained, data, n, sampler=few, steps=k),
+                }
+            )
+    if job.part in ("schedule", "eqme"):
+        k = nfes[-1]
+        rows.append(
+            {
+                "what": "nfe",
+                "sampler": "nag",
+                **_sample_and_score(trained, data, n, sampler="nag", steps=k),
+            }
+        )
+        scale = trained.config.objective.scale
+        if job.part == "schedule" and scale != 4.0:
+            # Gradients scale with lambda: also descend with the step normalised by 4 / lambda.
+            lr = DEFAULT_STEP_BUDGET / k * 4.0 / scale
+            rows.append(
+                {
+                    "what": "normalised-lr",
+                    "sampler": "nag",
+                    **_sample_and_score(trained, data, n, sampler="nag", steps=k, lr=lr),
+                }
+            )
+    if budget == job.extras_at:
+        k_ss = 10 if quick else STEP_SIZE_STEPS
+        for scale in LR_SCALES if not quick else (0.5, 2.0):
+            for sampler in ("gd", "nag") if eqm else ("euler",):
                 rows.append(
                     {
-                        "what": "normalised-lr",
-                        "sampler": "nag",
-                        **_sample_and_score(trained, data, n, sampler="nag", steps=k, lr=lr),
+                        "what": "step-size",
+                        "sampler": sampler,
+                        **_sample_and_score(
+                            trained, data, n, sampler=sampler, steps=k_ss, lr_scale=scale
+                        ),
                     }
                 )
-        if job.part == "main" and budget == max(job.budgets):
-            k_ss = 10 if quick else STEP_SIZE_STEPS
-            for scale in LR_SCALES if not quick else (0.5, 2.0):
-                for sampler in ("gd", "nag") if eqm else ("euler",):
+        if eqm:
+            for sampler in ("gd", "adam"):
+                for k in nfes:
+                    kw: dict[str, Any] = {"lr": ADAM_LR_BUDGET / k} if sampler == "adam" else {}
                     rows.append(
                         {
-                            "what": "step-size",
+                            "what": "optimiser",
                             "sampler": sampler,
-                            **_sample_and_score(
-                                trained, data, n, sampler=sampler, steps=k_ss, lr_scale=scale
-                            ),
+                            **_sample_and_score(trained, data, n, sampler=sampler, steps=k, **kw),
                         }
                     )
-            if eqm:
-                for sampler in ("gd", "adam"):
-                    for k in nfes:
-                        kw: dict[str, Any] = {"lr": ADAM_LR_BUDGET / k} if sampler == "adam" else {}
-                        rows.append(
-                            {
-                                "what": "optimiser",
-                                "sampler": sampler,
-                                **_sample_and_score(
-                                    trained, data, n, sampler=sampler, steps=k, **kw
-                                ),
-                            }
-                        )
-                k = nfes[-1]
-                x0 = torch.randn((n, *trained.shape), generator=torch.Generator().manual_seed(0))
-                with torch.no_grad():
-                    g = trained.field().gradient(x0)
-                start = float(g.reshape(len(g), -1).norm(dim=1).median())
-                for frac in GMIN_FRACTIONS:
-                    row = _sample_and_score(
-                        trained, data, n, sampler="nag", steps=k, g_min=frac * start
-                    )
-                    rows.append(
-                        {
-                            "what": "adaptive",
-                            "sampler": "nag",
-                            "g_factor": frac,
-                            "start_grad_median": start,
-                            **row,
-                        }
-                    )
-        results[f"{budget}x"] = rows
-    return results
+            k = nfes[-1]
+            x0 = torch.randn((n, *trained.shape), generator=torch.Generator().manual_seed(0))
+            cond = {}
+            if trained.num_classes is not None:  # the labels generate() gives: balanced
+                cond["y"] = torch.arange(n) % trained.num_classes
+            with torch.no_grad():
+                g = trained.field().gradient(x0, **cond)
+            start = float(g.reshape(len(g), -1).norm(dim=1).median())
+            for frac in GMIN_FRACTIONS:
+                row = _sample_and_score(
+                    trained, data, n, sampler="nag", steps=k, g_min=frac * start
+                )
+                rows.append(
+                    {
+                        "what": "adaptive",
+                        "sampler": "nag",
+                        "g_factor": frac,
+                        "start_grad_median": start,
+                        **row,
+                    }
+                )
+    return rows
 
 
 def run_job(args: tuple[Job, str, bool]) -> str:
@@ -208,43 +249,51 @@ def run_job(args: tuple[Job, str, bool]) -> str:
     torch.set_num_threads(1)
     root = Path(out_dir)
     result_path = root / "results" / f"{job.name}.json"
-    if result_path.is_file():
+    record = json.loads(result_path.read_text()) if result_path.is_file() else {}
+    if record and not record.get("partial"):
         return f"{job.name}: done before"
     # The published study (docs/study.md) was measured before the recipes turned the EMA
-    # warm-up on; keep it off so its numbers reproduce.
-    overrides = [*job.overrides, f"train.seed={job.seed}", *PUBLISHED]
+    # warm-up on; keep it off so its numbers reproduce. The U-Net part uses the recipes as-is.
+    published = [] if job.part == "unet" else PUBLISHED
+    overrides = [*job.overrides, f"train.seed={job.seed}", *published]
     cfg0 = load_config(RECIPES / job.recipe, overrides)
     steps1 = 20 if quick else cfg0.train.steps
     total = steps1 * max(job.budgets)
     overrides += [f"train.steps={total}", f"train.keep_every={steps1}", "train.log_every=50"]
     if quick:
-        overrides += ["net.width=32", "net.depth=1"]
+        overrides += ["net.width=32", "net.depth=1", "net.channels=[8, 8]"]
     cfg = load_config(RECIPES / job.recipe, overrides)
     run_dir = root / "runs" / job.name
-    t0 = time.perf_counter()
     trainer = Trainer(cfg, run_dir, progress=False)
-    trainer.fit()
-    train_s = time.perf_counter() - t0
-    evals = evaluate_job(job, trainer, run_dir, quick)
     command = f"energykit train recipes/{job.recipe} --out {run_dir} " + " ".join(overrides)
-    rates = [r["it_per_s"] for r in trainer.history if "it_per_s" in r]
-    record = {
-        "job": job.name,
-        "part": job.part,
-        "recipe": job.recipe,
-        "seed": job.seed,
-        "overrides": job.overrides,
-        "command": command,
-        "params": trainer.n_parameters,
-        "train_seconds": train_s,
-        "it_per_s": statistics.median(rates) if rates else None,
-        "final_loss": trainer.history[-1]["loss"] if trainer.history else None,
-        "evals": evals,
-    }
-    result_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = result_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, result_path)
+    evals: dict[str, Any] = dict(record.get("evals", {}))
+    train_s = float(record.get("train_seconds", 0.0))
+    for budget in sorted(job.budgets):
+        if f"{budget}x" in evals:
+            continue
+        t0 = time.perf_counter()
+        trainer.fit(until=steps1 * budget)
+        train_s += time.perf_counter() - t0
+        evals[f"{budget}x"] = evaluate_budget(job, budget, trainer, run_dir, quick)
+        rates = [r["it_per_s"] for r in trainer.history if "it_per_s" in r]
+        record = {
+            "job": job.name,
+            "part": job.part,
+            "recipe": job.recipe,
+            "seed": job.seed,
+            "overrides": job.overrides,
+            "command": command,
+            "params": trainer.n_parameters,
+            "train_seconds": train_s,
+            "it_per_s": statistics.median(rates) if rates else record.get("it_per_s"),
+            "final_loss": trainer.history[-1]["loss"] if trainer.history else None,
+            "evals": evals,
+            "partial": len(evals) < len(job.budgets),
+        }
+        result_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = result_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, result_path)
     return f"{job.name}: {train_s:.0f}s"
 
 

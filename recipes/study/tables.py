@@ -13,6 +13,15 @@ from typing import Any
 from energykit.viz import markdown_table
 
 KINDS = ("eqm", "fm", "fm-uncond")
+#: Each family of tables: its recipes, the study part that trains them, and the training budget
+#: at which its descent optimisers, step sizes and adaptive compute were measured.
+FAMILIES = {
+    "digits": ("digits/{}.yaml", "main", "3x"),
+    "mnist": ("mnist/{}.yaml", "main", "3x"),
+    "mnist-unet": ("mnist/unet-{}.yaml", "unet", "1x"),
+}
+#: The dataset (and so the data floor) of each family.
+DATASET = {"digits": "digits", "mnist": "mnist", "mnist-unet": "mnist"}
 LABEL = {"eqm": "EqM (NAG-GD)", "fm": "FM (Euler)", "fm-uncond": "uncond FM (Euler)"}
 #: Step-size rows: EqM rows are per descent sampler, FM rows per model.
 STEP_LABEL = {"eqm": "EqM ({sampler})", "fm": LABEL["fm"], "fm-uncond": LABEL["fm-uncond"]}
@@ -66,32 +75,57 @@ def _kind(r: dict[str, Any]) -> str:
     return Path(r["recipe"]).stem
 
 
+def _of(ds: str, kind: str) -> Callable[[dict[str, Any]], bool]:
+    """Whether a result is family `ds`'s run of objective `kind`."""
+    recipe, part, _ = FAMILIES[ds]
+    return lambda r: r["part"] == part and r["recipe"] == recipe.format(kind)
+
+
 def main_table(results: list[dict[str, Any]], ds: str, key: str = "fid_proxy") -> str:
     rows = []
     nfes = sorted({row["steps"] for row in _rows(results, lambda r: True, "1x", "nfe")})
     for kind in KINDS:
         for budget in ("1x", "3x"):
-            sel = _rows(
-                results,
-                lambda r, k=kind: r["part"] == "main" and r["recipe"] == f"{ds}/{k}.yaml",
-                budget,
-                "nfe",
-            )
+            sel = _rows(results, _of(ds, kind), budget, "nfe")
             if not sel:
                 continue
             cells = [_ms(_metric(x, key) for x in sel if x["steps"] == n) for n in nfes]
             last = [x for x in sel if x["steps"] == nfes[-1]]
             ent = _ms((x.get("class_entropy") for x in last), 3)
             esc = _ms((x.get("escaped") for x in last), 3)
-            rows.append([LABEL[kind], budget, *cells, ent, esc])
-    header = ["model", "training", *[f"{key} @ {n} NFE" for n in nfes]]
-    return markdown_table([*header, f"class entropy @ {nfes[-1]}", f"escaped @ {nfes[-1]}"], rows)
+            mem = _ms((x.get("memorization") for x in last), 2)
+            seeds = len({x["seed"] for x in sel})
+            rows.append([LABEL[kind], budget, str(seeds), *cells, ent, esc, mem])
+    header = ["model", "training", "seeds", *[f"{key} @ {n} NFE" for n in nfes]]
+    last_cols = [f"class entropy @ {nfes[-1]}", f"escaped @ {nfes[-1]}", "memorization"]
+    return markdown_table([*header, *last_cols], rows)
+
+
+def fewstep_table(results: list[dict[str, Any]], ds: str, key: str = "fid_proxy") -> str:
+    """The few-step rows: EqM's training-free default (`auto`), FM's AB2."""
+    by: dict[tuple[str, str], dict[int, list[float | None]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for kind in KINDS:
+        for budget in ("1x", "3x"):
+            for row in _rows(results, _of(ds, kind), budget, "fewstep"):
+                by[(kind, budget)][row["steps"]].append(_metric(row, key))
+    nfes = sorted({n for cells in by.values() for n in cells})
+    rows = [
+        [
+            "EqM (few-step default)" if kind == "eqm" else f"{LABEL[kind].split(' (')[0]} (AB2)",
+            budget,
+            *[_ms(cells[n]) for n in nfes],
+        ]
+        for (kind, budget), cells in by.items()
+    ]
+    return markdown_table(["model", "training", *[f"{key} @ {n} NFE" for n in nfes]], rows)
 
 
 def optimiser_table(results: list[dict[str, Any]], ds: str, key: str = "fid_proxy") -> str:
-    pred = lambda r: r["part"] == "main" and r["recipe"] == f"{ds}/eqm.yaml"  # noqa: E731
+    pred, at = _of(ds, "eqm"), FAMILIES[ds][2]
     by: dict[tuple[str, int], list[float | None]] = defaultdict(list)
-    for row in _rows(results, pred, "3x", "nfe") + _rows(results, pred, "3x", "optimiser"):
+    for row in _rows(results, pred, at, "nfe") + _rows(results, pred, at, "optimiser"):
         by[(row["sampler"], row["steps"])].append(_metric(row, key))
     steps = sorted({s for _, s in by})
     rows = [[name, *[_ms(by[(name, s)]) for s in steps]] for name in ("gd", "nag", "adam")]
@@ -110,8 +144,7 @@ def _cell(rows: list[dict[str, Any]], key: str, digits: int = 1) -> str:
 def step_size_table(results: list[dict[str, Any]], ds: str, key: str = "fid_proxy") -> str:
     by: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
     for kind in KINDS:
-        pred = lambda r, k=kind: r["part"] == "main" and r["recipe"] == f"{ds}/{k}.yaml"  # noqa: E731
-        for row in _rows(results, pred, "3x", "step-size"):
+        for row in _rows(results, _of(ds, kind), FAMILIES[ds][2], "step-size"):
             label = STEP_LABEL[kind].format(sampler=row["sampler"])
             by[(label, row["lr_scale"])].append(row)
     scales = sorted({s for _, s in by})
@@ -121,11 +154,15 @@ def step_size_table(results: list[dict[str, Any]], ds: str, key: str = "fid_prox
 
 
 def adaptive_table(results: list[dict[str, Any]], ds: str, key: str = "fid_proxy") -> str:
-    pred = lambda r: r["part"] == "main" and r["recipe"] == f"{ds}/eqm.yaml"  # noqa: E731
+    pred, at = _of(ds, "eqm"), FAMILIES[ds][2]
     by: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    for row in _rows(results, pred, "3x", "adaptive"):
+    for row in _rows(results, pred, at, "adaptive"):
         by[("adaptive", row["g_factor"])].append(row)
-    for row in _rows(results, pred, "3x", "nfe"):
+    # Fixed-budget rows from the seeds the adaptive rows come from (all of them in `main`).
+    seeds = {r["seed"] for r in results if pred(r) and at in r["evals"]}
+    if FAMILIES[ds][1] != "main":
+        seeds = {0}
+    for row in _rows(results, lambda r: pred(r) and r["seed"] in seeds, at, "nfe"):
         by[("fixed", row["steps"])].append(row)
     rows = []
     for (mode, v), sel in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1])):
@@ -231,27 +268,31 @@ def render(root: Path) -> str:
         json.loads((root / "floors.json").read_text()) if (root / "floors.json").is_file() else {}
     )
     parts = []
-    for ds in ("digits", "mnist"):
-        if not any(r["recipe"].startswith(ds) for r in results):
+    for ds, (_, part, at) in FAMILIES.items():
+        mine = [r for r in results if any(_of(ds, k)(r) for k in KINDS)]
+        if not mine:
             continue
-        f = floors.get(ds, {})
-        params = {
-            _kind(r): r["params"]
-            for r in results
-            if r["recipe"].startswith(ds) and r["part"] == "main"
-        }
+        f = floors.get(DATASET[ds], {})
+        params = {_kind(r): r["params"] for r in mine}
+        partial = [r["job"] for r in mine if r.get("partial")]
         parts += [
             f"## {ds}",
             f"data floor (test split vs train split): fid_proxy {_floor(f, 'fid_proxy'):.2f}, "
             f"class entropy {f.get('class_entropy', float('nan')):.3f}; parameters {params}",
             "",
+            *(
+                [f"partial (later budgets still training): {', '.join(partial)}", ""]
+                * bool(partial)
+            ),
             "### EqM vs flow matching",
             main_table(results, ds),
-            "### Descent optimisers (3x training)",
+            *(["### Few-step samplers", fewstep_table(results, ds)] * (part == "unet")),
+            f"### Descent optimisers ({at} training, seed{'s' if part == 'main' else ''} "
+            f"{'0-2' if part == 'main' else '0'})",
             optimiser_table(results, ds),
-            "### Step-size robustness (100 steps, 3x training)",
+            f"### Step-size robustness (100 steps, {at} training)",
             step_size_table(results, ds),
-            "### Adaptive compute (3x training)",
+            f"### Adaptive compute ({at} training)",
             adaptive_table(results, ds),
         ]
     if any(r["part"] == "schedule" for r in results):

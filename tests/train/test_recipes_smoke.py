@@ -26,7 +26,9 @@ def test_recipe_smoke(recipe):
     trainer = Trainer(cfg, progress=False)
     trainer.fit()
     model = trainer.trained()
-    s = generate(model.sampleable(), model.shape, cfg.sample, n=16, steps=3)
+    s = generate(
+        model.sampleable(), model.shape, cfg.sample, n=16, steps=3, num_classes=model.num_classes
+    )
     assert s.x.shape == (16, *trainer.data.shape) and bool(torch.isfinite(s.x).all())
     scores = score_samples(s.x, trainer.data)
     assert all(math.isfinite(v) for v in scores.values())
@@ -35,8 +37,10 @@ def test_recipe_smoke(recipe):
 def test_recipe_families_share_backbone_and_budget():
     for family in ("digits", "mnist"):
         cfgs = {p.stem: load_config(p) for p in (ROOT / "recipes" / family).glob("*.yaml")}
-        mlp = [c for name, c in cfgs.items() if not name.startswith("unet")]
-        assert len({repr((c.net, c.train.steps, c.train.batch, c.optim)) for c in mlp}) == 1, family
+        for conv in (False, True):
+            same = [c for name, c in cfgs.items() if name.startswith("unet") is conv]
+            keys = {repr((c.net, c.data, c.train.steps, c.train.batch, c.optim)) for c in same}
+            assert len(keys) == 1, (family, conv)
 
 
 def test_study_quick_run(tmp_path, monkeypatch):

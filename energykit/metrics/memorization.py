@@ -1,0 +1,42 @@
+"""Memorisation: are samples closer to the training images than unseen real images are?
+
+A model that reproduces its training set can beat real held-out data on any metric computed
+against the train split. The check here is the nearest-neighbour ratio
+
+$$ r = \\frac{\\operatorname{median}_i \\min_j \\lVert x_i - t_j \\rVert_2}
+            {\\operatorname{median}_k \\min_j \\lVert h_k - t_j \\rVert_2}, $$
+
+with samples $x_i$, training images $t_j$ and held-out images $h_k$ (flattened). $r \\approx 1$:
+samples sit as far from the training set as unseen data do; $r \\ll 1$: copying.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from energykit._checks import check_batch
+
+#: Rows of `x` compared with `reference` at once (bounds the distance matrix's memory).
+CHUNK = 1024
+
+
+def nearest_distance(x: Tensor, reference: Tensor) -> Tensor:
+    """Euclidean distance from each row of `x` `(n, ...)` to its nearest row of `reference`
+    `(m, ...)` (both flattened, in float64), shape `(n,)`."""
+    a = check_batch("nearest_distance x", x).flatten(1).double()
+    b = check_batch("nearest_distance reference", reference).flatten(1).double()
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"nearest_distance: x has rows of {a.shape[1]} values (shape {tuple(x.shape)}), "
+            f"reference rows of {b.shape[1]} (shape {tuple(reference.shape)})"
+        )
+    return torch.cat([torch.cdist(chunk, b).min(dim=1).values for chunk in a.split(CHUNK)])
+
+
+def memorization_ratio(x: Tensor, train: Tensor, heldout: Tensor) -> float:
+    """The median nearest-train distance of `x` over that of `heldout` (module docstring)."""
+    real = float(nearest_distance(heldout, train).median())
+    if real <= 0.0:
+        raise ValueError("memorization_ratio: held-out images coincide with training images")
+    return float(nearest_distance(x, train).median()) / real
