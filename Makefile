@@ -2,6 +2,7 @@
 #   make test   venv + install + ruff + mypy + pytest + strict docs build (what CI runs)
 #   make smoke  the ImageNet-256 pipeline, tiny, on CPU (~25 s): latents, torchrun, sampling, FID
 #   make demo   venv + install + EqM vs flow matching on 8x8 digits (2-4 min CPU), runs/demo/report.md
+#   make mnist-demo  EqM vs flow matching on MNIST-5k, U-Net backbone (~25 min on 2 cores)
 #   make tasks  denoising, OOD, composition, inpainting on digits and MNIST-5k (~8 min on 2 cores)
 #   make study  the small-scale study behind docs/study.md (about 75 min on 2 cores)
 #   make fewstep  few-evaluation sampling on digits, 3 seeds, training included (docs/fewstep.md)
@@ -17,7 +18,7 @@ export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export NO_MKDOCS_2_WARNING ?= 1
 
-.PHONY: test smoke tasks demo toy-demo study fewstep study-tables lint typecheck pytest docs bench bench-dit bench-memory clean
+.PHONY: test smoke tasks demo mnist-demo toy-demo study fewstep study-tables lint typecheck pytest docs bench bench-dit bench-memory clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +44,9 @@ test: lint typecheck pytest docs
 
 demo: $(STAMP)
 	$(PY) recipes/demo/digits.py --out runs/demo
+
+mnist-demo: $(STAMP)
+	$(PY) recipes/demo/mnist.py --out runs/mnist-demo
 
 smoke: $(STAMP)
 	$(PY) recipes/imagenet256/smoke.py --work runs/smoke
