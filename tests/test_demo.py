@@ -3,11 +3,21 @@ sizes (their full-size numbers are in `recipes/digits/README.md` and `recipes/to
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import runpy
 from pathlib import Path
 
+import pytest
+import torch
+
+from energykit.descent.fewstep import JUMP, Landscape, plateau_length
+from energykit.fields import Quadratic
+from energykit.sampling.plan import descender_for
+from energykit.train import load_config
+
 DEMOS = Path(__file__).resolve().parents[1] / "recipes" / "demo"
+TOY_RECIPE = DEMOS.parent / "toy2d" / "eqm.yaml"
 
 
 def _main(name: str):
@@ -43,14 +53,50 @@ def test_toy_demo_trains_the_recipe_and_writes_its_report(tmp_path, capsys):
     labels = [r["sampler"] for r in summary["rows"]]
     assert labels[:4] == ["data (fresh draw)", "gd", "nag", "nag + g_min"]
     assert labels[4].startswith("nag, ")
-    cfg = summary["config"]  # the recipe, with the demo's settings and the overrides
+    cfg = summary["config"]  # the recipe as it is, then the flags and the overrides
     assert cfg["data"]["name"] == "8gaussians" and cfg["net"]["width"] == 256
     assert cfg["train"]["batch"] == 512 and cfg["train"]["steps"] == 20
-    assert cfg["sample"]["lr"] == 0.05 and cfg["sample"]["n"] == 64
+    assert cfg["sample"]["lr"] is None and cfg["sample"]["lr_scale"] == 30.0
+    assert cfg["sample"]["g_min"] is None and cfg["sample"]["n"] == 64
+    assert summary["g_min"] == 0.05  # the adaptive row's threshold: the demo's --g-min
     assert summary["final_loss"] is not None
     assert "| sampler |" in (out / "metrics.md").read_text()
     assert (out / "eqm" / "last.pt").is_file()
     assert f"report: {out.resolve()}" in capsys.readouterr().out
+
+
+def test_toy_demo_samples_with_the_recipes_sample_section_unchanged():
+    demo = runpy.run_path(str(DEMOS / "toy2d.py"))
+    recipe = load_config(TOY_RECIPE)
+    args = demo["argparse"].Namespace(
+        recipe=TOY_RECIPE, seed=0, train_steps=None, n_samples=None, dataset=None, overrides=[]
+    )
+    cfg = demo["config_from_args"](args)  # no flags: what `make toy-demo` runs
+    assert cfg.sample == recipe.sample and cfg.train == recipe.train
+    # The demo's GD / NAG-GD step is the one `energykit sample` takes at the recipe's budget.
+    assert demo["step_size"](cfg.sample) == pytest.approx(0.425 * 30 / 250)
+    assert demo["step_size"](cfg.sample) == pytest.approx(_toy_steps(250, None)[0])
+
+
+def _toy_steps(steps: int, landscape: Landscape | None) -> list[float]:
+    """The per-step sizes `energykit sample` takes for the toy recipe at `steps`."""
+    cfg = dataclasses.replace(load_config(TOY_RECIPE).sample, steps=steps)
+    return descender_for(Quadratic(torch.eye(2)), cfg, landscape).step_sizes
+
+
+@pytest.mark.parametrize("landscape", [None, Landscape(0.8, 4.0)], ids=["generic", "trained"])
+def test_toy_recipe_step_is_lr_scale_times_the_budget_step(landscape):
+    recipe = load_config(TOY_RECIPE).sample
+    assert recipe.sampler == "auto" and recipe.steps == 250 and recipe.lr is None
+    assert recipe.lr_scale == 30.0
+    # At the paper's budget `auto` is NAG-GD at 0.425 / K, times lr_scale: 0.051.
+    assert _toy_steps(250, landscape) == pytest.approx([0.425 * 30 / 250] * 250)
+    if landscape is None:  # no c(gamma): NAG-GD at every budget, still 0.425 * lr_scale / K
+        assert _toy_steps(25, None) == pytest.approx([0.425 * 30 / 25] * 25)
+    else:  # a trained model below 250 steps: the few-step AB2 schedule, times lr_scale
+        plateau = plateau_length(25) * 0.8 / 4.0 / 24
+        jump = JUMP * 0.2 / 4.0
+        assert _toy_steps(25, landscape) == pytest.approx([30 * plateau] * 24 + [30 * jump])
 
 
 def test_fewstep_study_writes_its_tables_and_figure(tmp_path, monkeypatch):

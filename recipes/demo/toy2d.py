@@ -4,14 +4,15 @@
     python recipes/demo/toy2d.py --out runs/moons --dataset moons --seed 1
     python recipes/demo/toy2d.py --out runs/quick --train-steps 500 train.batch=256
 
-It loads `recipes/toy2d/eqm.yaml`, applies the demo's settings (`DEMO_OVERRIDES`: a batch of
-512 and a descent step of 0.05 with adaptive compute at `g_min = 0.05`), then the flags and any
-`section.key=value` overrides, and trains with `energykit.train.Trainer` (checkpoint in
-`OUT/eqm/last.pt`). The EMA field is sampled from the same noise by GD and NAG-GD at the
-recipe's budget, by NAG-GD with adaptive compute, and by NAG-GD with a fixed budget as short
-as the slowest adaptive sample. It writes `OUT/samples.png` (samples over held-out data, the
-descent direction $-\\nabla E$, the histogram of per-sample steps under adaptive compute),
-`OUT/metrics.md` and `OUT/metrics.json` (rows, config, training time, final loss).
+It loads `recipes/toy2d/eqm.yaml` as it is (batch 512, the budget's step scaled by
+`sample.lr_scale`), applies the flags and any `section.key=value` overrides, and trains with
+`energykit.train.Trainer` (checkpoint in `OUT/eqm/last.pt`). The EMA field is sampled from
+the same noise by GD and NAG-GD at the recipe's budget and step (`step_size`), by NAG-GD with
+adaptive compute (`--g-min`, 0.05), and by NAG-GD with the same step and a fixed budget as
+short as the slowest adaptive sample. It writes `OUT/samples.png` (samples over held-out
+data, the descent direction $-\\nabla E$, the histogram of per-sample steps under adaptive
+compute), `OUT/metrics.md` and `OUT/metrics.json` (rows, config, `g_min`, training time,
+final loss).
 """
 
 from __future__ import annotations
@@ -26,31 +27,38 @@ import torch
 
 import energykit as ek
 from energykit.data import eight_gaussians_modes, sample_toy
+from energykit.descent import default_lr
 from energykit.metrics import mmd, mode_stats
+from energykit.sampling import SampleConfig
 from energykit.train import TrainConfig, Trainer, load_config
 from energykit.viz import markdown_table, save_landscape
 
 RECIPE = Path(__file__).resolve().parents[1] / "toy2d" / "eqm.yaml"
-#: The demo's changes to the recipe: a larger batch, and a descent step sized for 2-D data
-#: (the image default 0.425 / 250 = 0.0017 is too short to reach the modes in 250 steps).
-DEMO_OVERRIDES = ("train.batch=512", "sample.lr=0.05", "sample.g_min=0.05")
+#: The adaptive-compute threshold on the gradient's norm of the demo's `nag + g_min` row.
+G_MIN = 0.05
 
 
-def run(cfg: TrainConfig, out: Path, *, progress: bool = True) -> dict[str, Any]:
+def step_size(s: SampleConfig) -> float:
+    """The GD / NAG-GD step the sample section gives at its budget, as `energykit sample`
+    takes it: `lr` (or the budget's `0.425 / steps`) times `lr_scale`."""
+    return (default_lr(s.steps) if s.lr is None else s.lr) * s.lr_scale
+
+
+def run(
+    cfg: TrainConfig, out: Path, *, g_min: float = G_MIN, progress: bool = True
+) -> dict[str, Any]:
     """Train, sample, score and plot into `out`; returns the summary written to `metrics.json`.
 
-    Raises:
-        ValueError: the recipe's `sample.g_min` is not set (the demo compares adaptive compute).
+    `g_min` is the adaptive-compute threshold of the `nag + g_min` row; the other rows run
+    their whole budget.
     """
-    if cfg.sample.g_min is None:
-        raise ValueError("sample.g_min: the toy demo compares adaptive compute; set a threshold")
     out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(cfg, out / "eqm", progress=progress, resume=False)
     t0 = time.perf_counter()
     history = trainer.fit()
     train_seconds = time.perf_counter() - t0
     field = trainer.trained().field()  # the EMA weights as an EnergyField
-    rows, held_out, adaptive = evaluate(field, cfg)
+    rows, held_out, adaptive = evaluate(field, cfg, g_min)
     save_landscape(
         out / "samples.png",
         adaptive.x,
@@ -65,6 +73,7 @@ def run(cfg: TrainConfig, out: Path, *, progress: bool = True) -> dict[str, Any]
     final_loss = history[-1]["loss"] if history else None
     summary = {
         "config": cfg.to_dict(),
+        "g_min": g_min,
         "train_seconds": train_seconds,
         "final_loss": final_loss,
         "rows": rows,
@@ -77,7 +86,7 @@ def run(cfg: TrainConfig, out: Path, *, progress: bool = True) -> dict[str, Any]
 
 
 def evaluate(
-    field: ek.EnergyField, cfg: TrainConfig
+    field: ek.EnergyField, cfg: TrainConfig, g_min: float = G_MIN
 ) -> tuple[list[dict[str, Any]], torch.Tensor, ek.DescentResult]:
     """Sample with GD and NAG-GD, fixed budget and adaptive, from the same noise; score each.
 
@@ -94,10 +103,11 @@ def evaluate(
     fresh = sample_toy(cfg.data.name, s.n, generator=gen)
     rows: list[dict[str, Any]] = [_score("data (fresh draw)", fresh, held_out, cfg)]
     nag = {"optimizer": "nag", "momentum": s.momentum}
+    lr = step_size(s)  # every row takes the recipe's step, so the short row is a prefix of nag
 
-    def descend(label: str, steps: int, g_min: float | None, **opt: Any) -> ek.DescentResult:
+    def descend(label: str, steps: int, stop: float | None, **opt: Any) -> ek.DescentResult:
         t0 = time.perf_counter()
-        result = ek.Descender(field, lr=s.lr, steps=steps, g_min=g_min, **opt).run(x0)
+        result = ek.Descender(field, lr=lr, steps=steps, g_min=stop, **opt).run(x0)
         row = _score(label, result.x, held_out, cfg)
         row.update(_cost(result, time.perf_counter() - t0))
         rows.append(row)
@@ -105,7 +115,7 @@ def evaluate(
 
     descend("gd", s.steps, None, optimizer="gd")
     descend("nag", s.steps, None, **nag)
-    adaptive = descend("nag + g_min", s.steps, s.g_min, **nag)
+    adaptive = descend("nag + g_min", s.steps, g_min, **nag)
     # A fixed budget as short as the slowest adaptive sample: does stopping early beat it?
     short = int(adaptive.steps.max()) + 1
     descend(f"nag, {short} steps", short, None, **nag)
@@ -135,7 +145,7 @@ def _cell(v: Any) -> Any:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The recipe with the demo's settings, then the flags, then the free overrides."""
+    """The recipe, then the flags, then the free overrides."""
     flags = [f"train.seed={args.seed}", f"sample.seed={args.seed}"]
     if args.train_steps is not None:
         flags.append(f"train.steps={args.train_steps}")
@@ -143,7 +153,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         flags.append(f"sample.n={args.n_samples}")
     if args.dataset is not None:
         flags.append(f"data.name={args.dataset}")
-    return load_config(args.recipe, [*DEMO_OVERRIDES, *flags, *args.overrides])
+    return load_config(args.recipe, [*flags, *args.overrides])
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -155,11 +165,12 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--n-samples", type=int, help="default: the recipe's (2000)")
     parser.add_argument("--seed", type=int, default=0, help="weights, batches, noise, samples")
     parser.add_argument("--dataset", help="a toy name (default: the recipe's, 8gaussians)")
+    parser.add_argument("--g-min", type=float, default=G_MIN, help="adaptive row's threshold")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.batch=256")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # a 2-D MLP: more threads only add overhead
-    run(config_from_args(args), args.out, progress=not args.no_progress)
+    run(config_from_args(args), args.out, g_min=args.g_min, progress=not args.no_progress)
     print(f"report: {args.out.resolve()}")
     return args.out
 
