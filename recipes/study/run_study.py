@@ -198,7 +198,10 @@ def evaluate_budget(
     if budget == job.extras_at:
         k_ss = 10 if quick else STEP_SIZE_STEPS
         for scale in LR_SCALES if not quick else (0.5, 2.0):
-            for sampler in ("gd", "nag") if eqm else ("euler",):
+            # The U-Net part drops GD where it repeats NAG-GD (within a few per cent at every step size in
+            # `main`), to keep its seed-0 extras to about half an hour of CPU.
+            descents = ("nag",) if job.part == "unet" else ("gd", "nag")
+            for sampler in descents if eqm else ("euler",):
                 rows.append(
                     {
                         "what": "step-size",
@@ -209,7 +212,7 @@ def evaluate_budget(
                     }
                 )
         if eqm:
-            for sampler in ("gd", "adam"):
+            for sampler in ("adam",) if job.part == "unet" else ("gd", "adam"):
                 for k in nfes:
                     kw: dict[str, Any] = {"lr": ADAM_LR_BUDGET / k} if sampler == "adam" else {}
                     rows.append(
