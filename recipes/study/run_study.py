@@ -198,8 +198,8 @@ def evaluate_budget(
     if budget == job.extras_at:
         k_ss = 10 if quick else STEP_SIZE_STEPS
         for scale in LR_SCALES if not quick else (0.5, 2.0):
-            # The U-Net part drops GD where it repeats NAG-GD (within a few per cent at every step size in
-            # `main`), to keep its seed-0 extras to about half an hour of CPU.
+            # The U-Net part drops GD, which repeats NAG-GD (within a few per cent at every
+            # step size in `main`), to keep its seed-0 extras to about half an hour of CPU.
             descents = ("nag",) if job.part == "unet" else ("gd", "nag")
             for sampler in descents if eqm else ("euler",):
                 rows.append(

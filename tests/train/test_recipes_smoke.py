@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import runpy
+import shutil
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,28 @@ def test_study_quick_run(tmp_path, monkeypatch):
     tables = runpy.run_path(str(ROOT / "recipes/study/tables.py"))
     text = tables["render"](tmp_path / "s")
     assert "| EqM (NAG-GD) | 1x |" in text and "### Adaptive compute" in text
+
+
+def test_study_writes_each_budget_and_resumes_a_partial_job(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENERGYKIT_CACHE", str(tmp_path / "cache"))
+    study = runpy.run_path(str(ROOT / "recipes/study/run_study.py"))
+    out, job = tmp_path / "s", "mnist-unet-fm-s0"
+    study["main"](["--out", str(out), "--quick", "--only", job])
+    path = out / "results" / f"{job}.json"
+    full = json.loads(path.read_text())
+    assert not full["partial"] and set(full["evals"]) == {"1x", "3x"}
+    assert {r["what"] for r in full["evals"]["1x"]} == {"nfe", "fewstep", "step-size"}
+    assert {r["sampler"] for r in full["evals"]["1x"] if r["what"] == "fewstep"} == {"ab2"}
+    # An interrupted job: 1x scored (marked), 3x not yet. The rerun keeps 1x and adds 3x.
+    marked = [{**r, "mark": 1} for r in full["evals"]["1x"]]
+    path.write_text(json.dumps({**full, "evals": {"1x": marked}, "partial": True}))
+    shutil.rmtree(out / "runs" / job)  # and its checkpoints are gone: it trains again
+    study["main"](["--out", str(out), "--quick", "--only", job])
+    again = json.loads(path.read_text())
+    assert not again["partial"] and again["evals"]["1x"] == marked
+
+    def untimed(rows):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+    # Seeded training gives the same 3x model, so the same scores.
+    assert untimed(again["evals"]["3x"]) == untimed(full["evals"]["3x"])
