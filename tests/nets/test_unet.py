@@ -95,3 +95,16 @@ def test_explicit_energy_heads_double_backward(layout):
     for head in (ek.DotEnergy(net), ek.L2Energy(net)):
         assert torch.autograd.gradcheck(lambda z, h=head: h.energy(z), (x,))
         assert torch.autograd.gradgradcheck(lambda z, h=head: h.energy(z), (x,))
+
+
+def test_recipe_net_settings_build_the_layout_or_name_the_keys():
+    from energykit.train import ConfigError, Trainer, load_config
+
+    cfg = load_config(None, ["data.name=digits", "net.kind=unet", "net.patch=1", "train.steps=1"])
+    net = Trainer(cfg, progress=False).model
+    assert isinstance(net, UNet) and net.patch == 1 and net.head is None
+    deep = ["data.name=digits", "net.kind=unet", "net.channels=[4, 4, 4, 4]"]
+    with pytest.raises(ValueError, match=r"net.patch, net.channels: 8x8 images need .* = 16"):
+        Trainer(load_config(None, deep), progress=False)
+    with pytest.raises(ConfigError, match=r"net\.patch"):
+        load_config(None, ["data.name=digits", "net.kind=unet", "net.patch=0"])

@@ -77,9 +77,9 @@ def test_every_recipe_loads(recipe):
 @pytest.mark.parametrize(
     ("kind", "absent", "present"),
     [
-        ("mlp", {"preset", "channels", "learn_sigma", "dit_depth"}, {"width", "depth"}),
-        ("unet", {"preset", "width", "activation"}, {"channels"}),
-        ("dit", {"width", "channels", "activation"}, {"preset", "learn_sigma"}),
+        ("mlp", {"preset", "channels", "patch", "learn_sigma", "dit_depth"}, {"width", "depth"}),
+        ("unet", {"preset", "width", "activation"}, {"channels", "patch", "attention"}),
+        ("dit", {"width", "channels", "patch", "activation"}, {"preset", "learn_sigma"}),
     ],
 )
 def test_config_json_records_only_the_net_kinds_keys(kind, absent, present):
