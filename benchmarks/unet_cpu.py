@@ -1,7 +1,7 @@
 """The convolutional backbone on a CPU: seconds per EqM training step, and quality after equal
 wall-clock training, side by side with the full-resolution layout and torchcfm's `UNetModel`.
 
-    python benchmarks/unet_cpu.py --speed                    # s/step table, about 2 min
+    python benchmarks/unet_cpu.py                            # s/step table, about 2 min
     python benchmarks/unet_cpu.py --quality 10 --out runs/unet-bench   # + 10 min of training each
 
 torchcfm is optional (`torchcfm` row): it depends on another torch and on Lightning, so it
@@ -9,7 +9,7 @@ belongs in a separate virtual environment, installed with `--no-deps`, never in 
 
     python -m venv /tmp/cfm && /tmp/cfm/bin/pip install torch==2.13.0 numpy einops pot scipy
     /tmp/cfm/bin/pip install --no-deps torchcfm==1.0.7
-    PYTHONPATH=. OMP_NUM_THREADS=1 /tmp/cfm/bin/python benchmarks/unet_cpu.py --speed
+    PYTHONPATH=. OMP_NUM_THREADS=1 /tmp/cfm/bin/python benchmarks/unet_cpu.py
 
 Every variant trains the same way: `recipes/mnist/unet-eqm.yaml` (MNIST-5k, class-conditional
 with label dropout 0.1, EqM loss, AdamW 1e-3, batch 128, EMA 0.999) through `energykit.Trainer`,
@@ -130,8 +130,9 @@ def _slug(label: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--speed", action="store_true", help="the seconds-per-step rows only")
-    parser.add_argument("--quality", type=float, default=0.0, help="minutes of training each")
+    parser.add_argument(
+        "--quality", type=float, default=0.0, help="also train each this many minutes, and score"
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--nfe", type=int, default=25, help="evaluations per quality sample")
     parser.add_argument("--out", type=Path, default=Path("runs/unet-bench"))
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     rates = speed(args.repeats)
-    fastest_base = rates[next(iter(rates))]["s_per_step"]
+    recipe_s = rates[next(iter(rates))]["s_per_step"]
     rows = []
     for label, r in rates.items():
         rows.append(
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
                 label,
                 f"{r['params']:,.0f}",
                 f"{r['s_per_step']:.3f}",
-                f"{r['s_per_step'] / fastest_base:.2f}",
+                f"{r['s_per_step'] / recipe_s:.2f}",
             ]
         )
     text = markdown_table(["backbone", "parameters", "s / step (B=128)", "x recipe"], rows)

@@ -59,11 +59,8 @@ def test_toy_table_names_every_metric_and_the_held_out_split(tmp_path, capsys):
     )
     floor = data_floor(build_data(DataConfig(name="8gaussians")), 200)
     for name, value, floor_cell, better, ref, what in rows:
-        assert (
-            floor_cell == f"{floor[name]:.4g}"
-            if isinstance(floor[name], float)
-            else str(floor[name])
-        )
+        value_of = floor[name]
+        assert floor_cell == (f"{value_of:.4g}" if isinstance(value_of, float) else str(value_of))
         assert better == METRICS[name].better and what == METRICS[name].what
         assert ref == (
             "8gaussians test (2000)" if name in ("mmd", "sw", "energy") else "the 8 modes"

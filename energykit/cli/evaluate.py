@@ -1,7 +1,8 @@
 """`energykit evaluate SAMPLES [--data NAME | --ref REFERENCE [--inception NET.pt]]`.
 
-Prints a table by default: each metric, its value, with `--data` the data floor (real
-held-out samples scored the same way, as many as the samples where the split is larger),
+Prints a table by default: each metric, its value, against a dataset (`--data`, or the one
+the samples file records) the data floor (real held-out samples scored the same way: as many
+as the samples, or the whole split where it is smaller),
 whether lower or higher is better, the set it was measured against (dataset and split, or the
 `--ref` file, with its size) and what it is. `--json -` prints the metrics as JSON instead;
 `--json FILE` writes them there.
@@ -48,7 +49,7 @@ class Report:
         reference: What the samples were compared with: `kind` (`"dataset"` or `"file"`),
             `dataset` and `split`, or `path`, and `n`, its number of samples.
         n_samples: Number of samples scored.
-        floor: With `--data`: the same metrics of real held-out samples, and `n`, how many
+        floor: Against a dataset: the same metrics of real held-out samples, and `n`, how many
             (`energykit.train.evaluate.data_floor`); `None` otherwise.
     """
 

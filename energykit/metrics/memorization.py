@@ -22,8 +22,20 @@ CHUNK = 1024
 
 
 def nearest_distance(x: Tensor, reference: Tensor) -> Tensor:
-    """Euclidean distance from each row of `x` `(n, ...)` to its nearest row of `reference`
-    `(m, ...)` (both flattened, in float64), shape `(n,)`."""
+    """Euclidean distance from each row of `x` to its nearest row of `reference`.
+
+    Args:
+        x: Samples `(n, ...)`, flattened to `(n, d)`.
+        reference: The set searched `(m, ...)`, flattened to `(m, d)`. Both are compared in
+            float64, `CHUNK` rows of `x` at a time (memory `CHUNK * m` doubles).
+
+    Returns:
+        Distances `(n,)`, float64.
+
+    Raises:
+        TypeError: either input is not a floating-point tensor.
+        ValueError: either is empty, or their rows differ in length.
+    """
     a = check_batch("nearest_distance x", x).flatten(1).double()
     b = check_batch("nearest_distance reference", reference).flatten(1).double()
     if a.shape[1] != b.shape[1]:
@@ -35,7 +47,20 @@ def nearest_distance(x: Tensor, reference: Tensor) -> Tensor:
 
 
 def memorization_ratio(x: Tensor, train: Tensor, heldout: Tensor) -> float:
-    """The median nearest-train distance of `x` over that of `heldout` (module docstring)."""
+    """The median nearest-train distance of `x` over that of `heldout` (module docstring).
+
+    Args:
+        x: Samples `(n, ...)`.
+        train: The training images `(m, ...)`.
+        heldout: Real images not trained on `(k, ...)`, the reference scale.
+
+    Returns:
+        $r$; about 1 when samples sit as far from the training set as unseen images do.
+
+    Raises:
+        ValueError: the held-out images coincide with training images (median distance 0),
+            or shapes disagree (`nearest_distance`).
+    """
     real = float(nearest_distance(heldout, train).median())
     if real <= 0.0:
         raise ValueError("memorization_ratio: held-out images coincide with training images")

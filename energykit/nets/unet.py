@@ -5,8 +5,8 @@ channels, the U-Net works on the `H / patch` grid, and a pixel-shuffle head unfo
 followed by one cheap full-resolution 3x3 convolution over the unfolded features and the input
 (so the output is not tiled). Self-attention runs only at the lowest resolution.
 
-At 28x28, batch 128, one CPU thread, `UNet(1, (32, 64))` trains about 4x faster than the same
-widths at full resolution (`patch=1`); see `benchmarks/README.md` for the measured table.
+At 28x28, batch 128, one CPU thread, `UNet(1, (32, 64))` trains about 3.3x faster than the same
+widths at full resolution (`patch=1`, no attention); `benchmarks/README.md` has the table.
 """
 
 from __future__ import annotations
@@ -75,15 +75,15 @@ class UNet(nn.Module):
     """U-Net `(B, C, H, W) -> (B, C, H, W)` on the `patch`-folded grid.
 
     Layout: pixel-unshuffle by `patch` and a 3x3 stem; one residual block per level on the way
-    down with average pooling between levels; a middle block (with self-attention when
-    `attention`); nearest upsampling and skip concatenation on the way up; a 3x3 output
+    down with average pooling between levels; a middle block, followed by self-attention when
+    `attention`; nearest upsampling and skip concatenation on the way up; a 3x3 output
     convolution to `C * patch**2` channels (times two), pixel-shuffle back to `H x W`, and a
     full-resolution 3x3 convolution over those features and the input image.
 
     Smooth activations throughout (SiLU, GroupNorm, softmax), so explicit-energy heads can
     differentiate through it twice. `H` and `W` must be divisible by
     `patch * 2 ** (len(channels) - 1)` (28x28: patch 2 with two levels; 8x8: patch 1 or 2 with
-    two levels; 32x32: patch 2 with up to four levels).
+    two levels; 32x32: patch 2 with up to five levels).
 
     Args:
         in_channels: Image channels `C`.

@@ -33,7 +33,7 @@ class MetricInfo:
 
     Attributes:
         what: A short description.
-        better: Whether `"lower"` or `"higher"` values are better.
+        better: Whether `"lower"` or `"higher"` values are better, or values `"near 1"`.
         against: What it is measured against when not the reference set (e.g. "the 8 mode
             centres"); `None` when it compares the samples with the reference set.
     """
@@ -204,10 +204,16 @@ def data_floor(data: DataSource, n: int | None = None) -> dict[str, Any]:
 
 
 def floor_size(data: DataSource, n: int | None = None) -> int:
-    """How many held-out samples `data_floor(data, n)` scores: `min(n, len(data.x_test))`."""
-    if n is not None and n < 1:
-        raise ValueError(f"data_floor n: expected a positive sample count or None, got {n}")
-    return len(data.x_test) if n is None else min(n, len(data.x_test))
+    """How many held-out samples `data_floor(data, n)` scores: `min(n, len(data.x_test))`.
+
+    Raises:
+        ValueError: `n` is not a positive integer (or `None`).
+    """
+    if n is None:
+        return len(data.x_test)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"data_floor n: expected a positive sample count or None, got {n!r}")
+    return min(n, len(data.x_test))
 
 
 def default_evaluate(trainer: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ def steps_histograms(root: Path, out: Path) -> Path:
     plt = pyplot()
     rows: dict[float, list[int]] = {}
     for path in sorted((root / "results").glob("digits-main-eqm-s*.json")):
-        for row in json.loads(path.read_text())["evals"]["3x"]:
+        for row in json.loads(path.read_text())["evals"].get("3x", []):
             if row["what"] == "adaptive" and "steps_hist" in row:
                 counts = rows.setdefault(row["g_factor"], [0] * len(row["steps_hist"]))
                 for i, c in enumerate(row["steps_hist"]):

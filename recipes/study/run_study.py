@@ -151,8 +151,16 @@ def evaluate_budget(
     steps1 = trainer.config.train.steps // max(job.budgets)
     n = 64 if quick else trainer.config.sample.n
     nfes = (5, 10) if quick else NFES
-    ckpt = out / f"step_{steps1 * budget:07d}.pt"
-    trained = load_trained(ckpt if ckpt.is_file() else out / "last.pt")
+    target = steps1 * budget
+    ckpt = out / f"step_{target:07d}.pt"
+    if not ckpt.is_file():
+        if trainer.step != target:
+            raise FileNotFoundError(
+                f"{job.name}: no checkpoint {ckpt.name} for the {budget}x budget, and the run "
+                f"is at step {trainer.step}; delete {out} to train it again"
+            )
+        ckpt = out / "last.pt"
+    trained = load_trained(ckpt)
     eqm = not trained.spec.flow_matching
     base = "nag" if eqm else "euler"
     rows = []
@@ -275,7 +283,8 @@ def run_job(args: tuple[Job, str, bool]) -> str:
         if f"{budget}x" in evals:
             continue
         t0 = time.perf_counter()
-        trainer.fit(until=steps1 * budget)
+        if trainer.step < steps1 * budget:  # a resumed run may be past this budget already
+            trainer.fit(until=steps1 * budget)
         train_s += time.perf_counter() - t0
         evals[f"{budget}x"] = evaluate_budget(job, budget, trainer, run_dir, quick)
         rates = [r["it_per_s"] for r in trainer.history if "it_per_s" in r]
@@ -289,9 +298,11 @@ def run_job(args: tuple[Job, str, bool]) -> str:
             "params": trainer.n_parameters,
             "train_seconds": train_s,
             "it_per_s": statistics.median(rates) if rates else record.get("it_per_s"),
-            "final_loss": trainer.history[-1]["loss"] if trainer.history else None,
+            "final_loss": trainer.history[-1]["loss"]
+            if trainer.history
+            else record.get("final_loss"),
             "evals": evals,
-            "partial": len(evals) < len(job.budgets),
+            "partial": not all(f"{b}x" in evals for b in job.budgets),
         }
         result_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = result_path.with_suffix(".tmp")

@@ -61,13 +61,22 @@ def test_attention_matches_the_formula_per_head():
 
 
 def test_full_resolution_head_unties_the_tiles():
-    # The last 3x3 convolution runs at full resolution over the input, so one input pixel
-    # moves its own output pixel even when the rest of its 2x2 tile is held fixed.
+    # Without the head, the four pixels of a 2x2 tile are four channels of one position, so
+    # a pixel's output reaches the input only through the folded grid. The head adds a 3x3
+    # convolution over the input itself: with every other path cut (the U-Net's output set
+    # to zero), output pixel (3, 3) depends on input pixels (2..4, 2..4), exactly through
+    # the head's input-channel weights.
     torch.manual_seed(0)
     net = UNet(1, (4, 8), attention=False).double()
+    assert net.head is not None
+    with torch.no_grad():
+        net.out[2].weight.zero_()
+        net.out[2].bias.zero_()
     x = torch.randn(1, 1, 8, 8, dtype=torch.float64, requires_grad=True)
     jac = torch.autograd.grad(net(x)[0, 0, 3, 3], x)[0][0, 0]
-    assert jac[3, 3] != 0 and jac[2, 2] != jac[3, 3]
+    kernel = net.head.weight[0, 2].detach()  # the input image is the head's last channel
+    torch.testing.assert_close(jac[2:5, 2:5], kernel, rtol=0, atol=0)
+    assert jac.abs().sum() == jac[2:5, 2:5].abs().sum()  # nothing from elsewhere
 
 
 def test_errors_name_the_argument():

@@ -69,7 +69,12 @@ def test_nearest_distance_matches_a_loop_and_names_bad_widths():
 
 
 def test_floor_uses_a_seeded_subset_of_the_sample_count(digits):
+    from energykit.train.evaluate import floor_size
+
+    assert floor_size(digits, 100) == 100 and floor_size(digits) == len(digits.x_test)
     assert data_floor(digits, 100) == data_floor(digits, 100)
+    assert data_floor(digits, 100) != data_floor(digits)  # fewer images: another estimate
     assert data_floor(digits, 10_000) == data_floor(digits)
-    with pytest.raises(ValueError, match="data_floor n: expected a positive"):
-        data_floor(digits, 0)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="data_floor n: expected a positive"):
+            data_floor(digits, bad)
