@@ -55,10 +55,11 @@ def test_toy_demo_trains_the_recipe_and_writes_its_report(tmp_path, capsys):
     assert labels[4].startswith("nag, ")
     cfg = summary["config"]  # the recipe as it is, then the flags and the overrides
     assert cfg["data"]["name"] == "8gaussians" and cfg["net"]["width"] == 256
-    assert cfg["train"]["batch"] == 512 and cfg["train"]["steps"] == 20
-    assert cfg["sample"]["lr"] is None and cfg["sample"]["lr_scale"] == 30.0
+    assert cfg["train"]["batch"] == 256 and cfg["train"]["steps"] == 20
+    assert cfg["sample"]["lr"] is None and cfg["sample"]["lr_scale"] == 1.0
     assert cfg["sample"]["g_min"] is None and cfg["sample"]["n"] == 64
-    assert summary["g_min"] == 0.05  # the adaptive row's threshold: the demo's --g-min
+    # The adaptive row's threshold: the recipe sets no g_min, so the demo's default.
+    assert summary["g_min"] == runpy.run_path(str(DEMOS / "toy2d.py"))["G_MIN"]
     assert summary["final_loss"] is not None
     assert "| sampler |" in (out / "metrics.md").read_text()
     assert (out / "eqm" / "last.pt").is_file()
@@ -74,7 +75,7 @@ def test_toy_demo_samples_with_the_recipes_sample_section_unchanged():
     cfg = demo["config_from_args"](args)  # no flags: what `make toy-demo` runs
     assert cfg.sample == recipe.sample and cfg.train == recipe.train
     # The demo's GD / NAG-GD step is the one `energykit sample` takes at the recipe's budget.
-    assert demo["step_size"](cfg.sample) == pytest.approx(0.425 * 30 / 250)
+    assert demo["step_size"](cfg.sample) == pytest.approx(0.425 / 250)
     assert demo["step_size"](cfg.sample) == pytest.approx(_toy_steps(250, None)[0])
 
 
@@ -85,18 +86,29 @@ def _toy_steps(steps: int, landscape: Landscape | None) -> list[float]:
 
 
 @pytest.mark.parametrize("landscape", [None, Landscape(0.8, 4.0)], ids=["generic", "trained"])
-def test_toy_recipe_step_is_lr_scale_times_the_budget_step(landscape):
+def test_toy_recipe_takes_the_budgets_default_step(landscape):
     recipe = load_config(TOY_RECIPE).sample
     assert recipe.sampler == "auto" and recipe.steps == 250 and recipe.lr is None
-    assert recipe.lr_scale == 30.0
-    # At the paper's budget `auto` is NAG-GD at 0.425 / K, times lr_scale: 0.051.
-    assert _toy_steps(250, landscape) == pytest.approx([0.425 * 30 / 250] * 250)
-    if landscape is None:  # no c(gamma): NAG-GD at every budget, still 0.425 * lr_scale / K
-        assert _toy_steps(25, None) == pytest.approx([0.425 * 30 / 25] * 25)
-    else:  # a trained model below 250 steps: the few-step AB2 schedule, times lr_scale
+    assert recipe.lr_scale == 1.0  # larger steps collapse the samples (recipes/toy2d/README.md)
+    assert load_config(TOY_RECIPE).train.batch == 256
+    # At the paper's budget `auto` is NAG-GD at 0.425 / K: 0.0017.
+    assert _toy_steps(250, landscape) == pytest.approx([0.425 / 250] * 250)
+    if landscape is None:  # no c(gamma): NAG-GD at every budget, still 0.425 / K
+        assert _toy_steps(25, None) == pytest.approx([0.425 / 25] * 25)
+    else:  # a trained model below 250 steps: the few-step AB2 schedule
         plateau = plateau_length(25) * 0.8 / 4.0 / 24
         jump = JUMP * 0.2 / 4.0
-        assert _toy_steps(25, landscape) == pytest.approx([30 * plateau] * 24 + [30 * jump])
+        assert _toy_steps(25, landscape) == pytest.approx([plateau] * 24 + [jump])
+
+
+def test_toy_demo_g_min_defaults_to_the_recipes_then_the_demos():
+    demo = runpy.run_path(str(DEMOS / "toy2d.py"))
+    rule, default = demo["adaptive_g_min"], demo["G_MIN"]
+    recipe = load_config(TOY_RECIPE)
+    assert recipe.sample.g_min is None and rule(None, recipe) == default
+    with_g_min = load_config(TOY_RECIPE, ["sample.g_min=0.7"])
+    assert rule(None, with_g_min) == 0.7  # the config's g_min is the flag's default
+    assert rule(0.3, with_g_min) == 0.3 and rule(0.3, recipe) == 0.3  # the flag wins
 
 
 def test_fewstep_study_writes_its_tables_and_figure(tmp_path, monkeypatch):
