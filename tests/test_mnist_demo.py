@@ -31,3 +31,13 @@ def test_mnist_demo_writes_its_table_and_grid(tmp_path):
     eqm, fm = (torch.load(out / k / "grid.pt") for k in ("eqm", "fm"))
     assert torch.equal(eqm["y"], fm["y"]) and torch.equal(eqm["y"], torch.arange(16) % 10)
     assert (out / "eqm" / "last.pt").is_file() and (out / "fm" / "last.pt").is_file()
+    # Scoring the trained checkpoints again reproduces every row but the timings.
+    again = tmp_path / "again"
+    ckpts = ["--checkpoints", str(out / "eqm" / "last.pt"), str(out / "fm" / "last.pt")]
+    rerun = [sys.executable, str(script), "--out", str(again), "--n-samples", "16", *ckpts]
+    subprocess.run(rerun, check=True, env=env, cwd=ROOT)
+    timed = {"sample_seconds", "train_seconds"}
+    rows2 = json.loads((again / "metrics.json").read_text())["rows"]
+    assert [{k: v for k, v in r.items() if k not in timed} for r in rows2] == [
+        {k: v for k, v in r.items() if k not in timed} for r in rows
+    ]

@@ -2,6 +2,7 @@
 
     python recipes/demo/mnist.py --out runs/mnist-demo          # what `make mnist-demo` runs
     python recipes/demo/mnist.py --out runs/q --train-steps 200 --n-samples 200   # minutes
+    python recipes/demo/mnist.py --out runs/s --checkpoints EQM.pt FM.pt   # score trained models
 
 It trains `recipes/mnist/unet-eqm.yaml` and `recipes/mnist/unet-fm.yaml` as they are (the same
 `UNet(1, (32, 64))`, class-conditional, 2,500 AdamW steps), one process and one thread each,
@@ -12,6 +13,9 @@ matching with Euler at 250 and 25 steps and AB2 at 10. `OUT/report.md` holds the
 (classifier FID proxy, class coverage, memorisation ratio, NFE, seconds) and the side-by-side
 grid `OUT/grid.png` (real test digits, EqM, FM: the same noise and label in each cell);
 `OUT/metrics.json` the rows; checkpoints `OUT/eqm/last.pt` and `OUT/fm/last.pt`.
+`--checkpoints EQM.pt FM.pt` skips training and samples those models instead (for example the
+seed-0 runs of `energykit train recipes/mnist/unet-eqm.yaml` and `unet-fm.yaml`, which are the
+models the demo trains: seeded training is exact).
 """
 
 from __future__ import annotations
@@ -53,20 +57,29 @@ def overrides(train_steps: int | None, n_samples: int | None, seed: int) -> list
     return out
 
 
-def train_and_sample(args: tuple[str, str, list[str], bool]) -> dict[str, Any]:
-    """Train one recipe into `out/<kind>`, draw its rows, save the grid draw; in a worker."""
-    kind, out, extra, progress = args
+def train_and_sample(args: tuple[str, str, list[str], bool, str | None]) -> dict[str, Any]:
+    """Train one recipe into `out/<kind>` (or load `checkpoint`), draw its rows, save the grid
+    draw; in a worker."""
+    kind, out, extra, progress, checkpoint = args
     torch.set_num_threads(1)
     from energykit.sampling import generate
-    from energykit.train import Trainer, load_config
+    from energykit.train import Trainer, load_config, load_trained
+    from energykit.train.build import build_data
     from energykit.train.evaluate import score_samples
 
-    cfg = load_config(RECIPES / f"unet-{kind}.yaml", extra)
-    trainer = Trainer(cfg, Path(out) / kind, progress=progress, resume=False)
-    t0 = time.perf_counter()
-    trainer.fit()
-    train_s = time.perf_counter() - t0
-    model = trainer.trained()
+    (Path(out) / kind).mkdir(parents=True, exist_ok=True)
+    if checkpoint is None:
+        cfg = load_config(RECIPES / f"unet-{kind}.yaml", extra)
+        trainer = Trainer(cfg, Path(out) / kind, progress=progress, resume=False)
+        t0 = time.perf_counter()
+        trainer.fit()
+        train_s: float | None = time.perf_counter() - t0
+        model, data, params = trainer.trained(), trainer.data, trainer.n_parameters
+    else:
+        model, train_s = load_trained(checkpoint), None
+        data = build_data(model.config.data)
+        cfg = load_config(RECIPES / f"unet-{kind}.yaml", extra)  # its sample section
+        params = sum(p.numel() for p in model.net.parameters())
     rows = []
     for i, (label, sampler, steps) in enumerate(ROWS[kind]):
         kw: dict[str, Any] = {}
@@ -86,14 +99,14 @@ def train_and_sample(args: tuple[str, str, list[str], bool]) -> dict[str, Any]:
         rows.append(
             {
                 "model / sampler": label,
-                **score_samples(s.x, trainer.data),
+                **score_samples(s.x, data),
                 "nfe_per_sample": s.nfe_mean,
                 "sample_seconds": s.seconds,
                 "train_seconds": train_s,
-                "params": trainer.n_parameters,
+                "params": params,
             }
         )
-    return {"kind": kind, "rows": rows, "steps": cfg.train.steps, "n": cfg.sample.n}
+    return {"kind": kind, "rows": rows, "steps": model.step, "n": cfg.sample.n}
 
 
 def save_grid(out: Path, real: torch.Tensor, labels: torch.Tensor) -> Path:
@@ -119,8 +132,15 @@ def save_grid(out: Path, real: torch.Tensor, labels: torch.Tensor) -> Path:
     return path
 
 
-def run(out: Path, extra: list[str], *, progress: bool = False) -> Path:
-    """Train and sample both models (two workers), then write the grid and the report."""
+def run(
+    out: Path,
+    extra: list[str],
+    *,
+    progress: bool = False,
+    checkpoints: tuple[str, str] | None = None,
+) -> Path:
+    """Train (or load `checkpoints`, EqM then FM) and sample both models in two workers,
+    then write the grid and the report."""
     from energykit.train import load_config
     from energykit.train.build import build_data
     from energykit.train.evaluate import data_floor
@@ -128,7 +148,8 @@ def run(out: Path, extra: list[str], *, progress: bool = False) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    work = [(kind, str(out), extra, progress) for kind in ("eqm", "fm")]
+    ckpts = checkpoints or (None, None)
+    work = [(k, str(out), extra, progress, c) for k, c in zip(("eqm", "fm"), ckpts, strict=True)]
     with mp.get_context("spawn").Pool(2) as pool:
         results = {r["kind"]: r for r in pool.map(train_and_sample, work)}
     cfg = load_config(RECIPES / "unet-eqm.yaml", extra)
@@ -183,8 +204,13 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--train-steps", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--n-samples", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--checkpoints", nargs=2, metavar=("EQM", "FM"), help="sample these instead of training"
+    )
     args = parser.parse_args(argv)
-    return run(args.out, overrides(args.train_steps, args.n_samples, args.seed))
+    ckpts = None if args.checkpoints is None else tuple(args.checkpoints)
+    extra = overrides(args.train_steps, args.n_samples, args.seed)
+    return run(args.out, extra, checkpoints=ckpts)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
