@@ -2,7 +2,7 @@
 #   make test   venv + install + ruff + mypy + pytest + strict docs build (what CI runs)
 #   make smoke  the ImageNet-256 pipeline, tiny, on CPU (~25 s): latents, torchrun, sampling, FID
 #   make demo   venv + install + EqM vs flow matching on 8x8 digits (2-4 min CPU), runs/demo/report.md
-#   make mnist-demo  EqM vs flow matching on MNIST-5k, U-Net backbone (~25 min on 2 cores)
+#   make mnist-demo  EqM vs flow matching on MNIST-5k, U-Net backbone (training ~13 min + sampling ~10)
 #   make tasks  denoising, OOD, composition, inpainting on digits and MNIST-5k (~8 min on 2 cores)
 #   make study  the small-scale study behind docs/study.md (about 75 min on 2 cores, plus about 4 h for the MNIST U-Net part; resumable)
 #   make fewstep  few-evaluation sampling on digits, 3 seeds, training included (docs/fewstep.md)
