@@ -71,6 +71,22 @@ class _Attention(nn.Module):
         return x + self.proj(out)
 
 
+def _output_layers(width: int, channels: int, patch: int) -> tuple[nn.Sequential, nn.Conv2d | None]:
+    """The output convolution from `width` features to `channels` image channels and, for
+    `patch > 1`, the full-resolution head: the output unfolds to `2 * channels` features per
+    pixel (pixel-shuffle), which the head mixes with the input image in one 3x3 convolution."""
+    if patch == 1:
+        conv = nn.Conv2d(width, channels, 3, padding=1)
+        return nn.Sequential(_norm(width), nn.SiLU(), conv), None
+    unfold = nn.Sequential(
+        _norm(width),
+        nn.SiLU(),
+        nn.Conv2d(width, 2 * channels * patch**2, 3, padding=1),
+        nn.PixelShuffle(patch),
+    )
+    return unfold, nn.Conv2d(3 * channels, channels, 3, padding=1)
+
+
 class UNet(nn.Module):
     """U-Net `(B, C, H, W) -> (B, C, H, W)` on the `patch`-folded grid.
 
@@ -140,20 +156,7 @@ class UNet(nn.Module):
         for c in reversed(chans):
             self.up.append(_ResBlock(prev + c, c, emb_dim))
             prev = c
-        self.head = None
-        if self.patch == 1:
-            self.out = nn.Sequential(
-                _norm(prev), nn.SiLU(), nn.Conv2d(prev, in_channels, 3, padding=1)
-            )
-        else:
-            # Unfold to 2C features per pixel, then mix them with the input at full resolution.
-            self.out = nn.Sequential(
-                _norm(prev),
-                nn.SiLU(),
-                nn.Conv2d(prev, 2 * folded, 3, padding=1),
-                nn.PixelShuffle(self.patch),
-            )
-            self.head = nn.Conv2d(3 * in_channels, in_channels, 3, padding=1)
+        self.out, self.head = _output_layers(prev, in_channels, self.patch)
         self.pool = nn.AvgPool2d(2)
         self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
 
