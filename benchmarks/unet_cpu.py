@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from energykit.sampling import generate
 from energykit.train import Trainer, load_config
+from energykit.train.build import build_data
 from energykit.train.evaluate import data_floor, score_samples
 from energykit.viz import markdown_table
 
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     print(text, flush=True)
     record: dict[str, Any] = {"speed": rates, "torch": torch.__version__}
     if args.quality > 0:
-        floor = data_floor(trainer_for(next(iter(rates)), [], None).data)
+        floor = data_floor(build_data(load_config(RECIPE).data))
         record["floor_fid_proxy"] = floor["fid_proxy"]
         qrows = []
         for label, r in rates.items():

@@ -46,6 +46,20 @@ def nearest_distance(x: Tensor, reference: Tensor) -> Tensor:
     return torch.cat([torch.cdist(chunk, b).min(dim=1).values for chunk in a.split(CHUNK)])
 
 
+def heldout_scale(train: Tensor, heldout: Tensor) -> float:
+    """The ratio's denominator: the median distance from a held-out image to its nearest
+    training image (depends on the data only, so callers scoring many sample sets compute it
+    once).
+
+    Raises:
+        ValueError: the held-out images coincide with training images (median distance 0).
+    """
+    real = float(nearest_distance(heldout, train).median())
+    if real <= 0.0:
+        raise ValueError("memorization_ratio: held-out images coincide with training images")
+    return real
+
+
 def memorization_ratio(x: Tensor, train: Tensor, heldout: Tensor) -> float:
     """The median nearest-train distance of `x` over that of `heldout` (module docstring).
 
@@ -61,7 +75,4 @@ def memorization_ratio(x: Tensor, train: Tensor, heldout: Tensor) -> float:
         ValueError: the held-out images coincide with training images (median distance 0),
             or shapes disagree (`nearest_distance`).
     """
-    real = float(nearest_distance(heldout, train).median())
-    if real <= 0.0:
-        raise ValueError("memorization_ratio: held-out images coincide with training images")
-    return float(nearest_distance(x, train).median()) / real
+    return float(nearest_distance(x, train).median()) / heldout_scale(train, heldout)

@@ -143,7 +143,7 @@ def run(
     then write the grid and the report."""
     from energykit.train import load_config
     from energykit.train.build import build_data
-    from energykit.train.evaluate import data_floor
+    from energykit.train.evaluate import data_floor, floor_size
     from energykit.viz import markdown_table
 
     out.mkdir(parents=True, exist_ok=True)
@@ -172,7 +172,7 @@ def run(
 {table}
 
 - `fid_proxy`: Frechet distance of a small classifier's features, against the train split
-  (not Inception FID); the floor row is {floor_n(data, n)} real held-out test digits.
+  (not Inception FID); the floor row is {floor_size(data, n)} real held-out test digits.
 - `memorization`: median distance from a sample to its nearest training image, over the same
   for real held-out digits (about 1: no copying; well below 1: the model reproduces its
   training set).
@@ -183,12 +183,6 @@ def run(
     (out / "metrics.json").write_text(json.dumps({"rows": rows, "overrides": extra}, indent=2))
     print(table, flush=True)
     return out / "report.md"
-
-
-def floor_n(data: Any, n: int) -> int:
-    from energykit.train.evaluate import floor_size
-
-    return floor_size(data, n)
 
 
 def _fmt(v: Any) -> Any:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from energykit.metrics import nearest_distance
 from energykit.sampling import generate
 from energykit.train import load_trained
 from energykit.train.build import build_data
@@ -25,17 +26,12 @@ from energykit.train.evaluate import classifier_for
 from energykit.viz import markdown_table
 
 
-def nn_distance(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """Distance from each row of `x` to its nearest row of `ref` (flattened), `(n,)`."""
-    return torch.cdist(x.flatten(1).double(), ref.flatten(1).double()).min(dim=1).values
-
-
 def main(root: Path) -> str:
     torch.set_num_threads(1)
     data = build_data(DataConfig(name="digits"))
     clf = classifier_for(data)
     assert clf is not None and data.x_train is not None
-    real = float(nn_distance(data.x_test, data.x_train).median())
+    real = float(nearest_distance(data.x_test, data.x_train).median())
     rows = [
         ["real test digits", "-", f"{real:.2f}", f"{clf.fid(data.x_test, data.x_train):.1f}", "-"]
     ]
@@ -46,7 +42,7 @@ def main(root: Path) -> str:
                 continue
             m = load_trained(path)
             x = generate(m.sampleable(), m.shape, m.config.sample).x.clamp(-1, 1)
-            d = float(nn_distance(x, data.x_train).median())
+            d = float(nearest_distance(x, data.x_train).median())
             fids = [f"{clf.fid(x, ref):.1f}" for ref in (data.x_train, data.x_test)]
             rows.append([kind, budget, f"{d:.2f}", *fids])
     header = ["model", "training", "median NN distance to train", "FID proxy vs train"]
