@@ -385,10 +385,10 @@ class TrainerLoop:
 
     def tensors(self) -> Iterator[Tensor]:
         t = self.trainer
-        yield from t.model.parameters()
-        yield from (p.grad for p in t.model.parameters() if p.grad is not None)
-        yield from t.ema.model.state_dict().values()
-        yield from _optimizer_tensors(t.optimizer)
+        yield from t.state.model.parameters()
+        yield from (p.grad for p in t.state.model.parameters() if p.grad is not None)
+        yield from t.state.ema.model.state_dict().values()
+        yield from _optimizer_tensors(t.state.optimizer)
 
 
 Mode = tuple[str, bool, bool]  # (name, bf16, compiled)

@@ -20,8 +20,7 @@ import json, resource, sys, torch
 torch.set_num_threads(1)
 preset, batch, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 from energykit.nets import DiT
-from energykit.objectives import EqMLoss, TruncatedDecay
-from energykit.train.build import wrap_field
+from energykit.objectives import EqMLoss, TruncatedDecay, objective_kind
 from energykit.train.ema import EMA
 net = DiT.preset(preset, num_classes=1000)
 ema = EMA(net, 0.9999)
@@ -31,7 +30,7 @@ x = torch.randn(batch, 4, 32, 32)
 y = torch.randint(1000, (batch,))
 for _ in range(2):  # the second step's backward runs with the Adam moments allocated
     opt.zero_grad(set_to_none=False)
-    out = loss_fn(wrap_field(net, kind), x, y=y)
+    out = loss_fn(objective_kind(kind).field(net), x, y=y)
     out.loss.backward()
     opt.step()
     ema.update(net)

@@ -17,7 +17,7 @@ one thread. The speed rows time `Trainer.train_step()` in interleaved rounds
 (`benchmarks.harness.measure_group`). "Equal wall-clock" is made reproducible and independent of
 machine load: each variant trains `round(minutes * 60 / s_per_step)` steps, with its own median
 seconds per step from the speed rounds; then 1,000 samples with the recipe's sampler and the
-classifier FID proxy against the train split (`energykit.train.evaluate.score_samples`), at
+classifier FID proxy against the train split (`energykit.train.scoring.score_samples`), at
 `--nfe` evaluations of the recipe's sampler (`auto`, EqM's few-step default; default 25).
 """
 
@@ -35,8 +35,8 @@ from torch import Tensor, nn
 
 from energykit.sampling import generate
 from energykit.train import Trainer, load_config
-from energykit.train.build import build_data
-from energykit.train.evaluate import data_floor, score_samples
+from energykit.train.data import build_data
+from energykit.train.scoring import data_floor, score_samples
 from energykit.viz import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]

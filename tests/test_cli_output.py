@@ -16,8 +16,8 @@ from energykit.cli.evaluate import COLUMNS
 from energykit.cli.parser import build_parser
 from energykit.sampling import save_samples
 from energykit.train import DataConfig
-from energykit.train.build import build_data
-from energykit.train.evaluate import METRICS, data_floor
+from energykit.train.data import build_data
+from energykit.train.scoring import METRICS, data_floor
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 TOY_KEYS = ["mmd", "sw", "energy", "hit_rate", "modes_covered"]

@@ -19,7 +19,7 @@ def test_eqm_learns_eight_gaussians_and_nag_lands_on_modes():
     trainer = Trainer(load_config(RECIPE, overrides), progress=False)
     losses = [r["loss"] for r in trainer.fit()]
     assert sum(losses[-100:]) < sum(losses[:100])
-    field = ek.ImplicitField(trainer.model).eval()
+    field = ek.ImplicitField(trainer.state.model).eval()
     x0 = torch.randn(2000, 2, generator=torch.Generator().manual_seed(123))
     result = ek.Descender(field, "nag", lr=0.05, momentum=0.3, steps=250, g_min=0.05).run(x0)
     stats = mode_stats(result.x, eight_gaussians_modes(), radius=0.5)

@@ -22,9 +22,9 @@ from energykit._io import load_npz
 from energykit.cli._common import check_out_file, read_samples, same_shape
 from energykit.data import DATASETS
 from energykit.train import ConfigError, DataConfig
-from energykit.train.build import build_data
+from energykit.train.data import build_data
 from energykit.train.config import available_device
-from energykit.train.evaluate import (
+from energykit.train.scoring import (
     METRICS,
     SW_PROJECTIONS,
     data_floor,
@@ -50,7 +50,7 @@ class Report:
             `dataset` and `split`, or `path`, and `n`, its number of samples.
         n_samples: Number of samples scored.
         floor: Against a dataset: the same metrics of real held-out samples, and `n`, how many
-            (`energykit.train.evaluate.data_floor`); `None` otherwise.
+            (`energykit.train.scoring.data_floor`); `None` otherwise.
     """
 
     metrics: dict[str, Any]

@@ -29,7 +29,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cfg.train.tf32 and torch.device(cfg.train.device).type == "cuda":
         enable_tf32()
     trainer = Trainer(cfg, args.out, progress=not args.no_progress, resume=resume)
-    main_rank = trainer.dist.is_main
+    main_rank = trainer.parallel.dist.is_main
     if main_rank:
         print(
             f"training {cfg.objective.kind} on {cfg.data.name}: {trainer.n_parameters:,} "

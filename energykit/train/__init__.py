@@ -1,18 +1,13 @@
-"""Training: typed configs, the `Trainer` (EMA, atomic checkpoints, exact resume), and the
-trained model (`load_trained` -> `TrainedModel.field()` / `.velocity()`).
+"""Training: typed configs, the `Trainer` (EMA, atomic checksummed checkpoints, exact resume,
+callbacks, clean stops), and the trained model (`load_trained` -> `TrainedModel.field()` /
+`.velocity()`). Sampling lives in `energykit.sampling`."""
 
-Sampling lives in `energykit.sampling`; `generate`, `Samples`, `SampleConfig` and
-`default_lr` are re-exported here for compatibility.
-"""
-
-from energykit.sampling import SampleConfig, Samples, default_lr
-from energykit.train.build import DataSource, build_data, build_net, build_objective, wrap_field
+from energykit.train.build import build_net, build_objective
+from energykit.train.callbacks import Callback, SampleEvaluation
 from energykit.train.checkpoint import (
     CHECKPOINT_FORMAT,
     CorruptCheckpointError,
-    TrainedModel,
     load_checkpoint,
-    load_trained,
     save_checkpoint,
 )
 from energykit.train.config import (
@@ -26,14 +21,17 @@ from energykit.train.config import (
     apply_overrides,
     load_config,
 )
+from energykit.train.data import DataSource, build_data
 from energykit.train.ema import EMA
-from energykit.train.generate import generate
-from energykit.train.guard import NonFiniteError, NonFiniteLossError
+from energykit.train.guard import NonFiniteError
+from energykit.train.stop import TrainingStoppedError
+from energykit.train.trained import TrainedModel, load_trained
 from energykit.train.trainer import Trainer
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "EMA",
+    "Callback",
     "ConfigError",
     "CorruptCheckpointError",
     "DataConfig",
@@ -41,23 +39,19 @@ __all__ = [
     "LoopConfig",
     "NetConfig",
     "NonFiniteError",
-    "NonFiniteLossError",
     "ObjectiveConfig",
     "OptimConfig",
-    "SampleConfig",
-    "Samples",
+    "SampleEvaluation",
     "TrainConfig",
     "TrainedModel",
     "Trainer",
+    "TrainingStoppedError",
     "apply_overrides",
     "build_data",
     "build_net",
     "build_objective",
-    "default_lr",
-    "generate",
     "load_checkpoint",
     "load_config",
     "load_trained",
     "save_checkpoint",
-    "wrap_field",
 ]

@@ -1,16 +1,14 @@
-"""Turn a `TrainConfig` into the objects it names: data source, backbone, objective, field."""
+"""Turn a `TrainConfig`'s sections into the objects they name: backbone, objective (with its
+$c(\\gamma)$) and the training optimiser."""
 
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from energykit.data import LATENTS, dataset_info, load_images, sample_toy
 from energykit.nets import MLP, DiT, UNet
 from energykit.objectives import (
     Constant,
@@ -22,102 +20,7 @@ from energykit.objectives import (
     TruncatedDecay,
     objective_kind,
 )
-from energykit.train.config import DataConfig, NetConfig, ObjectiveConfig
-
-#: Number of held-out points drawn for 2-D toy evaluation.
-TOY_TEST_SIZE = 2000
-
-
-@dataclass
-class DataSource:
-    """Training batches and a fixed held-out set for one dataset.
-
-    Attributes:
-        name: Dataset name.
-        shape: Shape of one sample, e.g. `(2,)` or `(1, 8, 8)`.
-        x_test: Held-out samples `(N, *shape)` used by evaluation.
-        y_test: Held-out labels `(N,)`, or `None` for toy data.
-        num_classes: Number of classes, or `None` for toy data.
-        x_train: Training images `(N, *shape)`, or `None` for toy data (drawn fresh).
-        y_train: Training labels, or `None`.
-    """
-
-    name: str
-    shape: tuple[int, ...]
-    x_test: Tensor
-    y_test: Tensor | None
-    num_classes: int | None
-    x_train: Tensor | None = None
-    y_train: Tensor | None = None
-
-    def batch(self, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
-        """A training batch `(size, *shape)` (and labels), drawn with replacement by
-        `generator` (a CPU generator, so the draw is the same on every device)."""
-        if self.x_train is None:
-            return sample_toy(self.name, size, generator=generator), None
-        idx = torch.randint(len(self.x_train), (size,), generator=generator)
-        return self.x_train[idx], None if self.y_train is None else self.y_train[idx]
-
-
-class LatentData(DataSource):
-    """Cached VAE latents (`energykit latents`) as training batches.
-
-    Each batch draws images uniformly with replacement from the training indices, then a
-    fresh posterior sample (and mirrored view, when `data.flip`) for each, all from the data
-    generator, so resuming is exact. `x_test` holds scaled posterior means: of the
-    `data.holdout` held-out images, or (without a hold-out) of 512 fixed training images, for
-    monitoring only.
-    """
-
-    def __init__(self, cfg: DataConfig) -> None:
-        from energykit.data.latents import LatentStore
-
-        if cfg.path is None:
-            raise ValueError("data.path: data.name='latents' needs the latent folder, got None")
-        self.store = LatentStore(cfg.path, flip=cfg.flip)
-        n = len(self.store)
-        if cfg.holdout >= n:
-            raise ValueError(f"data.holdout: expected fewer than the {n} images, got {cfg.holdout}")
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.split_seed))
-        self.train_index = perm[cfg.holdout :].sort().values if cfg.holdout else torch.arange(n)
-        shown = perm[: cfg.holdout] if cfg.holdout else perm[: min(512, n)]
-        shown = shown.sort().values
-        super().__init__(
-            name=LATENTS,
-            shape=tuple(self.store.shape),
-            x_test=self.store.mean_latents(shown),
-            y_test=self.store.labels[shown],
-            num_classes=self.store.num_classes,
-        )
-
-    def batch(self, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
-        """Scaled posterior samples `(size, C, h, w)` and their labels."""
-        pick = torch.randint(len(self.train_index), (size,), generator=generator)
-        idx = self.train_index[pick]
-        return self.store.sample(idx, generator), self.store.labels[idx]
-
-
-def build_data(cfg: DataConfig) -> DataSource:
-    """Load (or set up the sampler of) the dataset `cfg.name`."""
-    family = dataset_info(cfg.name).family
-    if family == "latents":
-        return LatentData(cfg)
-    if family == "toy":
-        gen = torch.Generator().manual_seed(10_000 + cfg.split_seed)
-        test = sample_toy(cfg.name, TOY_TEST_SIZE, generator=gen)
-        return DataSource(cfg.name, (2,), test, None, None)
-    split = load_images(
-        cfg.name, test_fraction=cfg.test_fraction, split_seed=cfg.split_seed, path=cfg.path
-    )
-    return DataSource(
-        cfg.name,
-        split.shape,
-        split.x_test,
-        split.y_test,
-        split.num_classes,
-        split.x_train,
-        split.y_train,
-    )
+from energykit.train.config import NetConfig, ObjectiveConfig, OptimConfig
 
 
 def build_net(
@@ -184,12 +87,21 @@ def build_objective(cfg: ObjectiveConfig) -> EqMLoss | FlowMatchingLoss:
     return objective_kind(cfg.kind).loss(build_schedule(cfg))
 
 
-def wrap_field(net: nn.Module, kind: str) -> Any:
-    """Deprecated: use `TrainedModel.field()`, or `objective_kind(kind).field(net)`."""
-    warnings.warn(
-        "energykit.train.build.wrap_field is deprecated; use TrainedModel.field() or "
-        "energykit.objectives.objective_kind(kind).field(net)",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return objective_kind(kind).field(net)
+def training_optimizer(
+    model: nn.Module, cfg: OptimConfig, device: torch.device, *, sharded: bool
+) -> tuple[torch.optim.Optimizer, bool]:
+    """The optimiser over `model`'s parameters, fused where the device supports it (a fused
+    step reads the divergence flag on the device, `found_inf`, and is a no-op when it is set;
+    not for FSDP-sharded parameters), and whether it is fused."""
+    cls: Any = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}.get(cfg.name)
+    kw: dict[str, Any] = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
+    if cls is None:
+        cls = torch.optim.SGD
+    else:
+        kw["betas"] = cfg.betas
+    if not sharded and device.type in ("cpu", "cuda"):
+        try:
+            return cls(model.parameters(), fused=True, **kw), True
+        except (RuntimeError, ValueError):  # e.g. parameters of an unsupported dtype
+            pass
+    return cls(model.parameters(), **kw), False

@@ -15,9 +15,14 @@ naming the first bad step and what was non-finite.
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
+
+from energykit._distributed import DistInfo, any_true
+from energykit.train.checkpoint import nonfinite_entries
 
 #: Codes of the quantity that went non-finite first (0: none).
 _WHAT = {1: "loss", 2: "gradient"}
@@ -28,9 +33,7 @@ class NonFiniteError(FloatingPointError):
     step, the quantity and the remedy. Nothing non-finite was applied or saved."""
 
 
-#: The name of `NonFiniteError` before it also covered gradients and weights.
-NonFiniteLossError = NonFiniteError
-
+#: What to do about a diverged run.
 REMEDY = (
     "lower optim.lr, set optim.grad_clip, or train in float32 (train.bf16=false), then "
     "resume from the last checkpoint or start over with --fresh"
@@ -110,4 +113,18 @@ class DivergenceGuard:
             f"training diverged at step {step}: the {what} was NaN or infinite ({shown}); "
             f"that step and any after it were not applied to the weights or the EMA{kept}. "
             f"Remedy: {REMEDY}"
+        )
+
+
+def refuse_nonfinite_state(
+    state: dict[str, Any], path: Path, step: int, last_good: int | None, dist: DistInfo
+) -> None:
+    """Raise `NonFiniteError` when a float of `state` (weights, EMA, optimiser) on any rank
+    is NaN or infinite: `path` is then not written (a collective under torchrun)."""
+    bad = nonfinite_entries(state)
+    if any_true(bool(bad), dist):
+        raise NonFiniteError(
+            f"training diverged by step {step}: the weights hold NaN or infinite values "
+            f"({', '.join(bad[:3]) or 'on another rank'}); {str(path)!r} was not "
+            f"written{kept_note(last_good)}. Remedy: {REMEDY}"
         )

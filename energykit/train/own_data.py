@@ -19,9 +19,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, IterableDataset, TensorDataset
 
-from energykit.train.build import DataSource
 from energykit.train.config import DataConfig
 from energykit.train.config_checks import CUSTOM
+from energykit.train.data import DataSource
 
 #: Samples of the user's data kept as the evaluation reference (`DataSource.x_test`).
 SHOWN = 256

@@ -16,9 +16,10 @@ import torch
 from torch import Tensor, nn
 
 from energykit.objectives import objective_kind
-from energykit.train.build import DataSource, build_data, build_net
+from energykit.train.build import build_net
 from energykit.train.config import DataConfig, NetConfig, TrainConfig
 from energykit.train.config_checks import CUSTOM
+from energykit.train.data import DataSource, build_data
 from energykit.train.own_data import DatasetSource, as_source
 
 

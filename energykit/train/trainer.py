@@ -1,44 +1,39 @@
-"""The training loop: EMA, atomic checksummed checkpoints, exact resume, divergence guard,
-JSONL logs, progress."""
+"""The training loop: composes the parts (`Parallel`, `TrainState`, `train_step`, the guard,
+checkpoints, callbacks) and owns the cadences, the log and the stop signals."""
 
 from __future__ import annotations
 
 import copy
-import json
+import signal
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from energykit._distributed import DistInfo
-from energykit._io import remove_stale_temps
-from energykit.objectives import objective_kind
-from energykit.train.build import DataSource, build_net, build_objective
-from energykit.train.checkpoint import TrainedModel
-from energykit.train.config import TrainConfig
-from energykit.train.ema import EMA
-from energykit.train.guard import DivergenceGuard
-from energykit.train.log import progress_bar, write_record
-from energykit.train.parallel import compile_backbone, init_devices, wrap_parallel
-from energykit.train.prefetch import BatchPrefetcher
-from energykit.train.resume import trim_log
-from energykit.train.setup import check_net_output, prefetch_enabled, resolve_run
-from energykit.train.state import (
-    build_optimizer,
-    restore_trainer,
-    resume_from,
-    save_trainer,
-    trainer_state,
+from energykit._distributed import barrier
+from energykit._io import UnreadableFileError, remove_stale_temps
+from energykit.train.build import build_net, training_optimizer
+from energykit.train.callbacks import CallbackList, SampleEvaluation
+from energykit.train.checkpoint import (
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    write_checkpoint,
 )
-from energykit.train.step import micro_loss, take_step
-
-#: Seeds of rank r are the single-process seeds plus r times this.
-RANK_SEED_STRIDE = 1_000_003
+from energykit.train.config import TrainConfig
+from energykit.train.data import DataSource
+from energykit.train.ema import EMA
+from energykit.train.guard import DivergenceGuard, refuse_nonfinite_state
+from energykit.train.log import Progress, open_log, scalar, write_record
+from energykit.train.parallel import Parallel
+from energykit.train.resume import check_resumable, check_steps_left, resume_hint, resume_source
+from energykit.train.setup import check_net_output, prefetch_enabled, resolve_run
+from energykit.train.state import TrainState
+from energykit.train.step import MicroLoss, train_step
+from energykit.train.stop import StopRequests, TrainingStoppedError, stop_agreed
+from energykit.train.trained import TrainedModel
 
 
 class Trainer:
@@ -50,49 +45,28 @@ class Trainer:
     trainer.fit()          # resumes from runs/digits-eqm/last.pt when it exists
     ```
 
-    Each step draws a batch (with replacement) from a CPU generator, draws levels and noise
-    from a second generator on the training device, and takes one optimiser step; the EMA is
-    updated after it. Both generators, the torch RNG, model, EMA and optimiser are in every
-    checkpoint, so stopping at step k and resuming gives the same weights, bit for bit, as
-    an uninterrupted run (on CPU; GPU kernels may be non-deterministic). A resume refuses a
-    config that would change the trajectory (`energykit.train.resume`).
-
-    A step whose loss or gradients are NaN/inf is never applied (`energykit.train.guard`,
-    checked on the device); the next log, evaluation or checkpoint step raises
-    `NonFiniteError` and nothing non-finite is ever saved.
-
-    Networks and data of your own (see the docs page "Train your own network") get the same
-    EMA, checkpoints, exact resume, divergence guard, bf16 and DDP/FSDP2; the config then
-    records `net.kind: custom` / `data.name: custom` (`energykit.train.setup`), and
-    `load_trained(path, net=module)` loads the run.
+    The parts: `Parallel` (devices, batch split, DDP/FSDP2), `TrainState` (model, EMA,
+    optimiser, generators, step: every checkpoint holds it, so a resume is bit-exact on CPU),
+    `train_step`, the divergence guard (a NaN/inf step is never applied, and nothing
+    non-finite is saved), `energykit.train.resume` (a resume refuses a config that changes
+    the trajectory), callbacks, and clean stops on SIGTERM/SIGINT (`energykit.train.stop`).
 
     Args:
-        config: What to train (its `net` / `data` sections are replaced by `net` / `data`).
+        config: What to train (its `net` / `data` sections are replaced by `net` / `data`,
+            and recorded as `custom`: `energykit.train.setup`).
         out: Run directory for `last.pt`, `log.jsonl` and `config.json`; `None` keeps
             everything in memory (no checkpoints).
         net: A backbone of your own, `(B, *shape) -> (B, *shape)` (plus `t` for `fm`, and
-            `y=labels` when class-conditional); it is trained in place, moved to
-            `train.device`, and checked once with a forward pass on one sample.
+            `y=labels` when class-conditional); trained in place, moved to `train.device`,
+            and checked once with a forward pass on one sample.
         data: Data of your own: a floating-point tensor `(N, *shape)`, a torch `Dataset` of
             `x` or `(x, y)` items, or a `DataSource` (`energykit.train.own_data`).
+        callbacks: Hooks run between steps (`energykit.train.callbacks`); `None`: the default
+            `SampleEvaluation` when `train.eval_every > 0`. A sequence replaces the default.
         progress: Show a tqdm progress bar (when tqdm is installed).
         resume: `True`: continue from `out/last.pt` when it exists; `False`: start afresh
-            (overwriting the run's checkpoints); a path: continue from that checkpoint, e.g.
-            `out/step_0002000.pt` when `last.pt` is damaged.
-        evaluate: `f(trainer) -> dict` called every `train.eval_every` steps and at the end
-            (when `eval_every > 0`); its numbers go to the log. Default: sample the EMA model
-            with the recipe's sampler and score it (`energykit.train.evaluate`).
+            (overwriting the run's checkpoints); a path: continue from that checkpoint.
     """
-
-    # Set by `energykit.train.parallel`: the device and process group, the per-rank batch
-    # sizes, and what the loss calls (the model, or its DDP wrapper).
-    device: torch.device
-    dist: DistInfo
-    local_batch: int
-    micro_batch: int
-    wrapped: nn.Module
-    sharded: bool  # FSDP2 (`energykit.train.parallel`)
-    _template: nn.Module | None  # an unsharded CPU copy of a user's net under FSDP
 
     def __init__(
         self,
@@ -101,73 +75,59 @@ class Trainer:
         *,
         net: nn.Module | None = None,
         data: Tensor | Dataset[Any] | DataSource | None = None,
+        callbacks: Sequence[object] | None = None,
         progress: bool = True,
         resume: bool | str | Path = True,
-        evaluate: Callable[[Trainer], dict[str, Any]] | None = None,
     ) -> None:
         self.out = None if out is None else Path(out)
         self.progress = progress
         self.config, self.data, model = resolve_run(config, net, data)
         t = self.config.train
-        init_devices(self)
-        self.model = model.to(self.device)
+        self.parallel = p = Parallel.create(t)
+        model = model.to(p.device)
         if net is not None:
-            check_net_output(self.model, self.config, self.data, self.device)
-        if evaluate is None and t.eval_every > 0:
-            from energykit.train.evaluate import default_evaluate
-
-            evaluate = default_evaluate
-        self.evaluate = evaluate
-        self.ema = EMA(self.model, t.ema_decay, warmup=t.ema_warmup)
-        self.objective = build_objective(self.config.objective)
-        wrap_parallel(self, custom=net is not None)
-        # Fused where the device supports it (`energykit.train.state`).
-        self.optimizer, self.fused = build_optimizer(self)
-        # What the objective is called with (the field for EqM, the net for FM), built once.
-        kind = objective_kind(self.config.objective.kind)
-        self.target = kind.loss_target(compile_backbone(self))
-        self.explicit_energy = bool(getattr(self.target, "has_energy", False))
-        offset = RANK_SEED_STRIDE * self.dist.rank
-        self.data_gen = torch.Generator().manual_seed(t.seed + offset)
-        #: Draws the batches from `data_gen`, one ahead when `train.prefetch` is on.
-        self.prefetch = BatchPrefetcher(
-            self.data,
-            self.micro_batch,
-            self.data_gen,
-            self.device,
-            enabled=prefetch_enabled(t.prefetch, self.device, self.data),
+            check_net_output(model, self.config, self.data, p.device)
+        if callbacks is None:
+            default = SampleEvaluation.for_run(self.config, self.data, p.device)
+            callbacks = [default] if t.eval_every > 0 else []
+        self.callbacks = CallbackList(callbacks, is_main=p.dist.is_main)
+        ema = EMA(model, t.ema_decay, warmup=t.ema_warmup)
+        #: An unsharded CPU copy of a user's net under FSDP, to gather the EMA into.
+        self._template = copy.deepcopy(model).cpu() if net is not None and p.sharded else None
+        self.wrapped = p.wrap(model, ema.model, evaluates=self.callbacks.evaluates)
+        optimizer = training_optimizer(model, self.config.optim, p.device, sharded=p.sharded)
+        prefetch = prefetch_enabled(t.prefetch, p.device, self.data)
+        self.state = TrainState.create(
+            model, ema, optimizer, self.data, p, seed=t.seed, prefetch=prefetch
         )
-        self.noise_gen = torch.Generator(device=self.device).manual_seed(t.seed + 1 + offset)
-        self.step = 0
+        #: The loss of one micro-batch (`energykit.train.step.MicroLoss`).
+        self.loss_fn = MicroLoss.create(
+            self.config, p.compiled(self.wrapped), self.state, self.num_classes, p
+        )
+        self.guard = DivergenceGuard(p.device)
         self.history: list[dict[str, Any]] = []
-        self.guard = DivergenceGuard(self.device)
         #: Step of the newest checkpoint this run wrote or resumed from.
         self.saved_step: int | None = None
         self._start(resume)
 
-    # -- set-up ---------------------------------------------------------------------------
+    # -- set-up and views -----------------------------------------------------------------
     def _start(self, resume: bool | str | Path) -> None:
         """Clean stale temporary files, then resume from `resume` when it names a checkpoint."""
-        if self.out is not None and self.dist.is_main:
+        if self.out is not None and self.parallel.dist.is_main:
             # Left by a process killed while saving a checkpoint; nothing else is touched.
             remove_stale_temps(self.out, r"last\.pt|step_\d+\.pt")
-        source = self._resume_source(resume)
+        source = resume_source(resume, self.out)
         if source is not None:
-            resume_from(self, source)  # a damaged file is refused, naming the intact ones
-        if self.step > self.config.train.steps:
-            raise ValueError(
-                f"train.steps: expected at least the checkpoint's step {self.step} (resuming "
-                f"from {str(source)!r}), got {self.config.train.steps}; raise train.steps to "
-                "train further"
-            )
+            try:
+                self.load(source)
+            except UnreadableFileError as err:
+                raise UnreadableFileError(f"{err}; {resume_hint(source, self.out)}") from None
+        check_steps_left(self.step, self.config.train.steps, source)
 
-    def _resume_source(self, resume: bool | str | Path) -> Path | None:
-        if isinstance(resume, (str, Path)):
-            return Path(resume)
-        if not isinstance(resume, bool):
-            raise TypeError(f"Trainer resume: expected a bool or a path, got {type(resume)}")
-        last = None if self.out is None else self.out / "last.pt"
-        return last if resume and last is not None and last.exists() else None
+    @property
+    def step(self) -> int:
+        """Optimiser steps taken."""
+        return self.state.step
 
     @property
     def num_classes(self) -> int | None:
@@ -177,190 +137,163 @@ class Trainer:
     @property
     def n_parameters(self) -> int:
         """Trainable parameters of the backbone."""
-        return sum(p.numel() for p in self.model.parameters())
+        return sum(p.numel() for p in self.state.model.parameters())
 
     def trained(self) -> TrainedModel:
         """The EMA model as a `TrainedModel` (shares weights with the trainer; under FSDP a
         gathered copy, and every rank must call it)."""
-        return TrainedModel(
-            self._plain_ema(),
-            self.config.objective.kind,
-            self.data.shape,
-            self.num_classes,
-            self.config,
-            self.step,
-        )
-
-    def _plain_ema(self) -> nn.Module:
-        """The EMA weights as an ordinary module (a gathered copy under FSDP; collective)."""
-        if not self.sharded:
-            return self.ema.model
-        from energykit.train.fsdp import full_model_state
-
-        if self._template is not None:  # a user's net: an unsharded copy made before sharding
-            net = copy.deepcopy(self._template)
-        else:
-            cfg = self.config
-            net = build_net(cfg.net, cfg.objective, self.data.shape, self.num_classes)
-        net.load_state_dict(full_model_state(self.ema.model, all_ranks=True))
-        return net.to(self.device).eval()
+        net, cfg = self.state.ema.model, self.config
+        if self.parallel.sharded:
+            blank = copy.deepcopy(self._template) if self._template is not None else None
+            if blank is None:
+                blank = build_net(cfg.net, cfg.objective, self.data.shape, self.num_classes)
+            net = self.parallel.gathered(self.state.ema.model, blank)
+        kind, shape = cfg.objective.kind, self.data.shape
+        return TrainedModel(net, kind, shape, self.num_classes, cfg, self.step)
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: weights, EMA, optimiser, RNGs, step."""
-        return trainer_state(self)
+        """Everything needed to continue exactly (a collective under torchrun)."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "config": self.config.to_dict(),
+            "shape": list(self.data.shape),
+            "num_classes": self.num_classes,
+            **self.state.state_dict(self.parallel),
+        }
 
     def save(self, path: str | Path | None = None) -> Path:
-        """Write a checkpoint atomically (default `out/last.pt`). Under torchrun every rank
-        must call it (the RNG states are gathered); rank 0 writes.
+        """Write a checkpoint atomically, with its digest (default `out/last.pt`). Under
+        torchrun every rank must call it (the RNG states are gathered); rank 0 writes.
 
         Raises:
             NonFiniteError: a step was non-finite, or a weight, EMA or optimiser value is;
                 nothing is written and the previous checkpoint stays as it was.
         """
-        if path is None:
-            if self.out is None:
-                raise ValueError("Trainer.save: no path given and the trainer has no out dir")
-            path = self.out / "last.pt"
-        save_trainer(self, Path(path))
-        if Path(path).name == "last.pt" or self.saved_step is None:
+        if path is None and self.out is None:
+            raise ValueError("Trainer.save: no path given and the trainer has no out dir")
+        path = Path(path) if path is not None else Path(self.out or "") / "last.pt"
+        self.guard.raise_if_tripped(self.saved_step)
+        payload, dist = self.state_dict(), self.parallel.dist
+        trained = {k: payload[k] for k in ("model", "ema", "optimizer")}
+        refuse_nonfinite_state(trained, path, self.step, self.saved_step, dist)
+        if dist.is_main:  # scanned above: every float of the state is in those three
+            write_checkpoint(payload, path)
+        barrier(dist)
+        if path.name == "last.pt" or self.saved_step is None:
             self.saved_step = self.step
-        return Path(path)
+        self.callbacks.call("on_checkpoint", self.step, path)
+        return path
 
     def load(self, path: str | Path) -> None:
-        """Restore a checkpoint written by `save`; the config must match the trainer's."""
-        restore_trainer(self, path)
+        """Restore a checkpoint written by `save`; the config must match the trainer's
+        (`energykit.train.resume.check_resumable`)."""
+        payload = load_checkpoint(path, self.parallel.device)
+        data = (tuple(self.data.shape), self.num_classes)
+        model = None if self.parallel.sharded else self.state.model
+        check_resumable(payload, self.config, self.parallel.dist.world_size, data, path, model)
+        self.state.load_state_dict(payload, self.parallel)
+        self.saved_step = self.step
 
     # -- the loop -------------------------------------------------------------------------
     def train_step(self) -> dict[str, Tensor]:
-        """One optimiser step over `train.grad_accum` micro-batches (`energykit.train.step`).
-
-        Returns 0-d tensors on the training device, so a step costs no host-device sync:
-        the mean `loss`, and `grad_norm` on logged steps (every step when clipping, which
-        computes it anyway); `float(stats["loss"])` reads one back. `fit` reads them only on
-        log steps.
-
-        A step whose loss or gradients are NaN/inf leaves the weights, the optimiser state and
-        the EMA untouched, and so does every step after it; the check runs on the device and
-        is read back by `fit` at log, evaluation and checkpoint steps (`NonFiniteError`).
-        """
-        return take_step(self, logged=self._logs(self.step + 1))
-
-    def _micro_loss(self) -> Tensor:
-        """The loss of one micro-batch (`energykit.train.step.micro_loss`)."""
-        return micro_loss(self)
-
-    def _logs(self, step: int) -> bool:
-        every = self.config.train.log_every
-        return bool(every) and step % every == 0
-
-    def _no_sync(self, last: bool) -> Any:
-        """Skip the gradient all-reduce on all but the last micro-batch of a step."""
-        if self.sharded:
-            self.model.set_requires_gradient_sync(last)  # type: ignore[operator]
-            return nullcontext()
-        if last or not self.dist.active:
-            return nullcontext()
-        return self.wrapped.no_sync()  # type: ignore[operator]
+        """One optimiser step (`energykit.train.step.train_step`): 0-d device tensors, the
+        mean `loss` and (on logged steps, or when clipping) `grad_norm`; no host sync."""
+        t, o = self.config.train, self.config.optim
+        logged = bool(t.log_every) and (self.step + 1) % t.log_every == 0
+        return train_step(
+            self.state,
+            self.loss_fn,
+            self.guard,
+            self.parallel,
+            self.wrapped,
+            grad_accum=t.grad_accum,
+            grad_clip=o.grad_clip,
+            logged=logged,
+        )
 
     def fit(self, until: int | None = None) -> list[dict[str, Any]]:
         """Train up to step `until` (default `train.steps`); returns the log records.
 
-        Checkpoints go to `out/last.pt` every `train.ckpt_every` steps and at the end. A
-        non-finite step is not applied, and the next log, evaluation or checkpoint step raises
-        `NonFiniteError`, leaving the last checkpoint as it was. Log records of steps after
-        the resumed one (redone now) are dropped from `log.jsonl` first.
+        Checkpoints go to `out/last.pt` every `train.ckpt_every` steps and at the end, and to
+        `out/step_*.pt` every `train.keep_every`.
+
+        Raises:
+            NonFiniteError: a step was non-finite (the last checkpoint stays as it was).
+            TrainingStoppedError: SIGTERM or SIGINT arrived; the step it interrupted was finished
+                and saved to `out/last.pt`.
         """
-        t = self.config.train
-        until = t.steps if until is None else until
+        until = self.config.train.steps if until is None else until
         if until < self.step:
             raise ValueError(
                 f"Trainer.fit until: expected at least the current step {self.step}, got {until}"
             )
-        log = self._open_log()
-        bar = progress_bar(self.progress and self.dist.is_main, initial=self.step, total=until)
+        main = self.parallel.dist.is_main
+        log = open_log(self.out, self.config.to_dict(), self.step) if self.out and main else None
+        bar = Progress(self.progress and main, initial=self.step, total=until)
+        first = len(self.history)
         try:
             if log is not None:
                 write_record(
                     log, {"event": "start", "step": self.step, "params": self.n_parameters}
                 )
-            self._loop(until, log, bar)
+            with StopRequests() as stop:
+                self._loop(until, log, bar, stop)
             self.guard.raise_if_tripped(self.saved_step)
-            if self.evaluate is not None and not (t.eval_every and self.step % t.eval_every == 0):
-                self._run_eval(log)
+            if not self._cadence(self.config.train.eval_every):
+                self._evaluate(log)
             if self.out is not None:
                 self.save()
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
             if log is not None:
                 log.close()
+            self.callbacks.call("on_end", self.step, self.history[first:], self.out)
         return self.history
 
-    def _open_log(self) -> Any:
-        """Write `config.json`, trim `log.jsonl` to the current step and open it (rank 0 of
-        a run with an out dir; `None` otherwise)."""
-        if self.out is None or not self.dist.is_main:
-            return None
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
-        trim_log(self.out / "log.jsonl", self.step)
-        return (self.out / "log.jsonl").open("a")
+    def _cadence(self, every: int) -> bool:
+        return bool(every) and self.step % every == 0
 
-    def _loop(self, until: int, log: Any, bar: Any) -> None:
-        """Steps up to `until`, each followed by its logging, evaluation and checkpoints.
-
-        The loss is averaged on the device; it is read back (with the gradient norm and the
-        running average the progress bar shows) only on log steps.
-        """
+    def _loop(self, until: int, log: Any, bar: Progress, stop: StopRequests) -> None:
+        """Steps up to `until`, each followed by its log record, evaluation and checkpoints
+        at the steps their cadences name. The loss is read back (with the running average
+        the progress bar shows) only on log steps."""
+        t = self.config.train
         start, start_step = time.perf_counter(), self.step
-        running: Tensor | None = None
         while self.step < until:
             stats = self.train_step()
-            if bar is not None:  # the running loss is only shown on the bar
-                loss = stats["loss"]
-                running = (
-                    loss.clone() if running is None else running.mul_(0.98).add_(loss, alpha=0.02)
-                )
-                bar.update(1)
-            record = None
-            if self._logs(self.step):
+            bar.update(stats["loss"])
+            if self._cadence(t.log_every):
                 elapsed = time.perf_counter() - start
+                values = {k: scalar(v) for k, v in stats.items()}
                 rate = (self.step - start_step) / max(elapsed, 1e-9)
-                values = {k: _scalar(v) for k, v in stats.items()}
-                record = {"step": self.step, **values, "it_per_s": rate, "elapsed_s": elapsed}
-                if bar is not None and running is not None:
-                    bar.set_postfix(loss=f"{_scalar(running):.4f}", refresh=False)
-            self._after_step(record, log)
-
-    def _after_step(self, record: dict[str, Any] | None, log: Any) -> None:
-        """Log (`record`, on log steps), evaluate and checkpoint at the steps their cadences
-        name."""
-        t = self.config.train
-        if record is not None:
-            self.history.append(record)
-            if log is not None:
-                write_record(log, record)
-            self.guard.raise_if_tripped(self.saved_step)  # the host waits here anyway
-        if t.eval_every and self.step % t.eval_every == 0:
-            self._run_eval(log)
-        if self.out is not None:
-            if t.ckpt_every and self.step % t.ckpt_every == 0:
+                metrics = {**values, "it_per_s": rate, "elapsed_s": elapsed}
+                self._record(log, {"step": self.step, **metrics})
+                self.guard.raise_if_tripped(self.saved_step)  # the host waits here anyway
+                self.callbacks.call("on_log", self.step, metrics, self.out)
+                bar.show()
+            if self._cadence(t.eval_every):
+                self._evaluate(log)
+            if self.out is not None and self._cadence(t.ckpt_every):
                 self.save()
-            if t.keep_every and self.step % t.keep_every == 0:
+            if self.out is not None and self._cadence(t.keep_every):
                 self.save(self.out / f"step_{self.step:07d}.pt")
+            sync = self._cadence(t.log_every) or self._cadence(t.ckpt_every)
+            if stop_agreed(stop, self.parallel.dist, synchronising=sync):
+                self._stop(stop.signum or signal.SIGTERM)
 
-    def _run_eval(self, log: Any) -> None:
-        self.guard.raise_if_tripped(self.saved_step)
-        if self.evaluate is None or not self.dist.is_main:
-            return
-        record = {"step": self.step, "eval": self.evaluate(self)}
+    def _stop(self, signum: int) -> None:
+        path = self.save() if self.out is not None else None
+        raise TrainingStoppedError(signum, self.step, path)
+
+    def _record(self, log: Any, record: dict[str, Any]) -> None:
         self.history.append(record)
         if log is not None:
             write_record(log, record)
 
-
-def _scalar(t: Tensor) -> float:
-    """A 0-d tensor (or FSDP's DTensor, gathered) as a float."""
-    full = getattr(t, "full_tensor", None)
-    return float(full() if callable(full) else t)
+    def _evaluate(self, log: Any) -> None:
+        """Run the callbacks' `on_eval` on the EMA model; log what they return."""
+        self.guard.raise_if_tripped(self.saved_step)
+        scores = self.callbacks.evaluate(self.step, self.trained, self.out)
+        if scores and self.parallel.dist.is_main:
+            self._record(log, {"step": self.step, "eval": scores})

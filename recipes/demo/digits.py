@@ -27,7 +27,7 @@ import torch
 
 from energykit.sampling import Samples, generate
 from energykit.train import TrainConfig, Trainer, load_config
-from energykit.train.evaluate import classifier_for, data_floor, score_samples
+from energykit.train.scoring import classifier_for, data_floor, score_samples
 from energykit.viz import markdown_table, plot_steps_histogram, pyplot, save_samples
 
 RECIPES = Path(__file__).resolve().parents[1] / "digits"

@@ -64,8 +64,8 @@ def train_and_sample(args: tuple[str, str, list[str], bool, str | None]) -> dict
     torch.set_num_threads(1)
     from energykit.sampling import generate
     from energykit.train import Trainer, load_config, load_trained
-    from energykit.train.build import build_data
-    from energykit.train.evaluate import score_samples
+    from energykit.train.data import build_data
+    from energykit.train.scoring import score_samples
 
     (Path(out) / kind).mkdir(parents=True, exist_ok=True)
     if checkpoint is None:
@@ -142,8 +142,8 @@ def run(
     """Train (or load `checkpoints`, EqM then FM) and sample both models in two workers,
     then write the grid and the report."""
     from energykit.train import load_config
-    from energykit.train.build import build_data
-    from energykit.train.evaluate import data_floor, floor_size
+    from energykit.train.data import build_data
+    from energykit.train.scoring import data_floor, floor_size
     from energykit.viz import markdown_table
 
     out.mkdir(parents=True, exist_ok=True)

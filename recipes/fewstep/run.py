@@ -39,7 +39,7 @@ from energykit.descent.solver import Solver, multistep_solver
 from energykit.sampling import SampleConfig, generate
 from energykit.sampling.calibration import calibrate_model
 from energykit.train import TrainedModel, Trainer, load_config, load_trained
-from energykit.train.evaluate import classifier_for, data_floor
+from energykit.train.scoring import classifier_for, data_floor
 from energykit.viz import markdown_table, plot_quality_vs_nfe, pyplot, save_samples
 
 RECIPES = Path(__file__).resolve().parents[1] / "digits"
@@ -387,7 +387,7 @@ def eqm_data_of(rows: list[dict[str, Any]], out: Path) -> Any:
 
 def eqm_data(model: TrainedModel) -> Any:
     """The digits data the models were trained on."""
-    from energykit.train.build import build_data
+    from energykit.train.data import build_data
 
     return build_data(model.config.data)
 

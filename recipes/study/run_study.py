@@ -29,7 +29,7 @@ import torch
 from energykit.descent.defaults import DEFAULT_STEP_BUDGET
 from energykit.sampling import generate
 from energykit.train import Trainer, load_config, load_trained
-from energykit.train.evaluate import data_floor, score_samples
+from energykit.train.scoring import data_floor, score_samples
 
 RECIPES = Path(__file__).resolve().parents[1]
 SEEDS = (0, 1, 2)
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     floors = {}
     for ds in ("digits",) if args.quick else ("digits", "mnist", "8gaussians", "spirals"):
-        from energykit.train.build import build_data
+        from energykit.train.data import build_data
         from energykit.train.config import DataConfig
 
         floors[ds] = data_floor(build_data(DataConfig(name=ds)))  # type: ignore[arg-type]

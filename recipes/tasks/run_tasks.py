@@ -30,8 +30,8 @@ from energykit.flows import Velocity
 from energykit.metrics import auroc, fpr_at_tpr
 from energykit.tasks import denoise, inpaint, noise, ood_scores
 from energykit.train import Trainer, load_config, load_trained
-from energykit.train.build import build_data
-from energykit.train.evaluate import classifier_for
+from energykit.train.data import build_data
+from energykit.train.scoring import classifier_for
 from energykit.viz import markdown_table
 
 RECIPES = Path(__file__).resolve().parents[1]

@@ -188,8 +188,8 @@ def test_trainer_reads_latents_and_resumes_exactly(encoded, tmp_path):
     resumed = Trainer(cfg, tmp_path / "b", progress=False)
     assert resumed.step == 2
     resumed.fit()
-    for k, v in straight.model.state_dict().items():
-        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    for k, v in straight.state.model.state_dict().items():
+        assert torch.equal(v, resumed.state.model.state_dict()[k]), k
     assert straight.data.shape == (4, 8, 8) and straight.num_classes == 3
     meta = json.loads((tmp_path / "a" / "config.json").read_text())
     assert meta["net"]["kind"] == "dit"

@@ -34,9 +34,9 @@ TINY = ["net.width=32", "net.depth=1", "train.batch=16", "train.log_every=1", "t
 
 
 def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
-    out = {f"model.{k}": v.clone() for k, v in trainer.model.state_dict().items()}
-    out |= {f"ema.{k}": v.clone() for k, v in trainer.ema.model.state_dict().items()}
-    for i, s in trainer.optimizer.state_dict()["state"].items():
+    out = {f"model.{k}": v.clone() for k, v in trainer.state.model.state_dict().items()}
+    out |= {f"ema.{k}": v.clone() for k, v in trainer.state.ema.model.state_dict().items()}
+    for i, s in trainer.state.optimizer.state_dict()["state"].items():
         out |= {f"opt.{i}.{k}": torch.as_tensor(v).clone() for k, v in s.items()}
     return out
 
@@ -54,18 +54,18 @@ def _logged_steps(run: Path) -> list[int]:
 
 def _poison_gradient_at(trainer: Trainer, step: int) -> None:
     """Make one gradient NaN during step `step` (1-based) while the loss stays finite."""
-    p = next(trainer.model.parameters())
+    p = next(trainer.state.model.parameters())
     p.register_hook(lambda g: g * float("nan") if trainer.step + 1 == step else g)
 
 
 def _poison_loss_at(trainer: Trainer, step: int) -> None:
-    inner = trainer._micro_loss
+    inner = trainer.loss_fn
 
     def loss() -> torch.Tensor:
         value = inner()
         return value * float("inf") if trainer.step + 1 == step else value
 
-    trainer._micro_loss = loss  # type: ignore[method-assign]
+    trainer.loss_fn = loss  # type: ignore[assignment]
 
 
 # -- 2. no checkpoint ever holds a non-finite value -------------------------------------------
@@ -137,7 +137,7 @@ def test_weights_that_overflow_are_never_saved(tmp_path):
     run.fit(until=3)
     before = (tmp_path / "last.pt").read_bytes()
     with torch.no_grad():
-        next(run.ema.model.parameters())[0] = float("inf")
+        next(run.state.ema.model.parameters())[0] = float("inf")
     with pytest.raises(NonFiniteError, match=r"weights hold NaN or infinite.*step 3, is unchanged"):
         run.save()
     assert (tmp_path / "last.pt").read_bytes() == before
@@ -391,4 +391,4 @@ def test_the_losses_still_check_a_users_data():
     trainer.train_step()
     x = torch.full((4, 2), float("nan"))
     with pytest.raises(ValueError, match="x"):
-        trainer.objective(trainer.target, x)
+        trainer.loss_fn.objective(trainer.loss_fn.target, x)

@@ -11,7 +11,6 @@ import energykit as ek
 from energykit.descent.defaults import PAPER_MOMENTUM, default_lr
 from energykit.flows import Velocity
 from energykit.sampling import SampleConfig, generate
-from energykit.train import generate as compat_generate
 
 
 class Scale(nn.Module):
@@ -90,14 +89,3 @@ def test_generate_is_bitwise_a_hand_written_descender_run(sampler, g_min):
     assert got.nfe_total == sum(r.nfe_total for r in runs)
 
 
-def test_the_deprecated_net_and_kind_form_gives_the_same_samples():
-    torch.manual_seed(0)
-    net = Rotate()
-    cfg = SampleConfig(steps=4, n=3)
-    with pytest.warns(DeprecationWarning, match=r"generate\(net, kind, ...\) is deprecated"):
-        old = compat_generate(net, "eqm-dot", (3,), cfg)
-    assert torch.equal(old.x, generate(ek.DotEnergy(net), (3,), cfg).x)
-    fm = SampleConfig(sampler="heun", steps=3, n=3)
-    with pytest.warns(DeprecationWarning):
-        old_v = compat_generate(Scale(2.0), "fm-uncond", (3,), fm)
-    assert torch.equal(old_v.x, generate(Velocity(Scale(2.0), False), (3,), fm).x)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from energykit.train.build import build_data
+from energykit.train.data import build_data
 from energykit.train.config import DataConfig
-from energykit.train.evaluate import data_floor, score_samples
+from energykit.train.scoring import data_floor, score_samples
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_nearest_distance_matches_a_loop_and_names_bad_widths():
 
 
 def test_floor_uses_a_seeded_subset_of_the_sample_count(digits):
-    from energykit.train.evaluate import floor_size
+    from energykit.train.scoring import floor_size
 
     assert floor_size(digits, 100) == 100 and floor_size(digits) == len(digits.x_test)
     assert data_floor(digits, 100) == data_floor(digits, 100)

@@ -87,9 +87,9 @@ def _net(classes: int | None, width: int = 16) -> TinyNet:
 
 
 def _state(trainer: Trainer) -> dict[str, Tensor]:
-    out = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
-    out |= {f"ema.{k}": v for k, v in trainer.ema.model.state_dict().items()}
-    for i, s in trainer.optimizer.state_dict()["state"].items():
+    out = {f"model.{k}": v for k, v in trainer.state.model.state_dict().items()}
+    out |= {f"ema.{k}": v for k, v in trainer.state.ema.model.state_dict().items()}
+    for i, s in trainer.state.optimizer.state_dict()["state"].items():
         out |= {f"optim.{i}.{k}": v for k, v in s.items()}
     return out
 
@@ -158,7 +158,7 @@ def test_load_trained_round_trip(tmp_path):
     trainer.fit()
     model = load_trained(tmp_path / "last.pt", net=TinyNet(16, 3))
     assert (model.shape, model.num_classes, model.step, model.kind) == ((2,), 3, 8, "eqm")
-    for name, value in trainer.ema.model.state_dict().items():
+    for name, value in trainer.state.ema.model.state_dict().items():
         assert torch.equal(model.net.state_dict()[name], value), name
     x = torch.randn(5, 2)
     y = torch.zeros(5, dtype=torch.long)
@@ -179,7 +179,7 @@ def test_load_trained_round_trip(tmp_path):
 def test_load_trained_names_missing_keys(tmp_path):
     path = tmp_path / "partial.pt"
     save_checkpoint({"format": CHECKPOINT_FORMAT, "config": {}, "step": 1}, path)
-    with pytest.raises(ValueError, match=r"missing the keys 'shape', 'num_classes', 'ema'"):
+    with pytest.raises(ValueError, match=r"missing the keys 'shape', 'num_classes', 'ema_counters', 'ema'"):
         load_trained(path)
 
 
@@ -385,7 +385,7 @@ fsdp = load_config(None, ["train.steps=2", "train.batch=8", "train.parallel=fsdp
 sharded = Trainer(fsdp, out + "/f", net=net(), data=x, progress=False)
 sharded.fit()
 ema = sharded.trained().net.state_dict()  # collective: every rank calls it
-if sharded.dist.is_main:
+if sharded.parallel.dist.is_main:
     saved = load_checkpoint(out + "/f/last.pt")["ema"]
     assert ema.keys() == saved.keys()
     assert all(torch.equal(ema[k].cpu(), v) for k, v in saved.items())

@@ -13,7 +13,7 @@ import torch
 
 from energykit.sampling import generate
 from energykit.train import Trainer, load_config
-from energykit.train.evaluate import score_samples
+from energykit.train.scoring import score_samples
 
 ROOT = Path(__file__).resolve().parents[2]
 # ImageNet recipes need a latent folder: tests/train/test_imagenet_recipes.py.

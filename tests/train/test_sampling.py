@@ -160,21 +160,22 @@ def test_generate_applies_guidance_for_both_families(trained):
 def test_gradient_accumulation_averages_micro_batch_gradients():
     cfg = load_config(None, [*TINY, "train.grad_accum=2", "train.batch=8"])
     trainer = Trainer(cfg, None, progress=False)
-    data_state = trainer.data_gen.get_state()
-    noise_state = trainer.noise_gen.get_state()
+    data_state = trainer.state.batches.generator.get_state()
+    noise_state = trainer.state.noise_gen.get_state()
     # Oracle: the mean of the two micro-batch losses, drawn in the trainer's order.
     ref = Trainer(cfg, None, progress=False)
-    ref.data_gen.set_state(data_state)
-    ref.noise_gen.set_state(noise_state)
+    ref.state.batches.generator.set_state(data_state)
+    ref.state.noise_gen.set_state(noise_state)
+    loss = ref.loss_fn
     losses = []
     for _ in range(2):
-        x, _ = ref.data.batch(4, ref.data_gen)
-        losses.append(ref.objective(ref.target, x, generator=ref.noise_gen).loss)
+        x, _ = ref.data.batch(4, ref.state.batches.generator)
+        losses.append(loss.objective(loss.target, x, generator=ref.state.noise_gen).loss)
     total = (losses[0] + losses[1]) / 2
-    grads = torch.autograd.grad(total, list(ref.model.parameters()))
+    grads = torch.autograd.grad(total, list(ref.state.model.parameters()))
     stats = trainer.train_step()
     assert stats["loss"] == pytest.approx(float(total.detach()), rel=1e-6)
-    for p, g in zip(trainer.model.parameters(), grads, strict=True):
+    for p, g in zip(trainer.state.model.parameters(), grads, strict=True):
         torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-7)
     with pytest.raises(ConfigError, match=r"multiple of train\.grad_accum"):
         load_config(None, ["train.grad_accum=3", "train.batch=8"])

@@ -17,8 +17,8 @@ TINY = ["net.width=16", "net.depth=1", "train.batch=8", "train.log_every=2", "tr
 
 def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
     return {
-        **{f"model.{k}": v.clone() for k, v in trainer.model.state_dict().items()},
-        **{f"ema.{k}": v.clone() for k, v in trainer.ema.model.state_dict().items()},
+        **{f"model.{k}": v.clone() for k, v in trainer.state.model.state_dict().items()},
+        **{f"ema.{k}": v.clone() for k, v in trainer.state.ema.model.state_dict().items()},
     }
 
 
@@ -33,7 +33,7 @@ def test_compiled_training_runs_and_saves_plain_names(tmp_path, bf16):
     assert all(math.isfinite(r["loss"]) for r in history)
     payload = load_checkpoint(tmp_path / "last.pt")
     assert not any("_orig_mod" in k for k in (*payload["model"], *payload["ema"]))
-    assert payload["model"].keys() == trainer.model.state_dict().keys()
+    assert payload["model"].keys() == trainer.state.model.state_dict().keys()
     eager = load_config(None, [*ov[:-3], f"train.bf16={str(bf16).lower()}", "train.steps=5"])
     resumed = Trainer(eager, tmp_path, progress=False)  # train.compile=false: same trajectory
     assert resumed.step == 4
@@ -52,7 +52,7 @@ def test_prefetch_draws_what_a_plain_run_draws():
     """The same batches in the same order, and the generator state of a plain run (before
     the batch drawn ahead) is what a checkpoint saves."""
     cfg = load_config(None, ["data.name=digits"])
-    from energykit.train.build import build_data
+    from energykit.train.data import build_data
 
     data = build_data(cfg.data)
     plain = BatchPrefetcher(data, 4, torch.Generator().manual_seed(3), torch.device("cpu"), False)
@@ -106,9 +106,9 @@ def test_short_run_warns_when_its_ema_is_mostly_the_initial_copy(tmp_path):
     expected = math.prod((1 + t) / (10 + t) for t in range(4))  # 9! 4! / 13!
     assert payload["ema_counters"]["initial_weight"] == pytest.approx(expected)
     raw_warm = load_trained(tmp_path / "warm" / "last.pt", weights="raw")
-    for k, v in run.model.state_dict().items():  # raw = the trained weights, not the EMA
+    for k, v in run.state.model.state_dict().items():  # raw = the trained weights, not the EMA
         assert torch.equal(v, raw_warm.net.state_dict()[k]), k
-    for k, v in run.ema.model.state_dict().items():
+    for k, v in run.state.ema.model.state_dict().items():
         assert torch.equal(v, warm.net.state_dict()[k]), k
     assert raw.step == 4
     with pytest.raises(ValueError, match="weights"):

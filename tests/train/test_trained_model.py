@@ -47,7 +47,7 @@ def test_load_trained_into_the_users_module_and_old_positional_device(runs):
     with pytest.raises(ValueError, match=r"do not fit Sequential \(unexpected: inp\.weight"):
         load_trained(runs["eqm-dot"], net=mine)
     twin = type(built.net)(64, 16, 1)
-    model = load_trained(runs["eqm-dot"], "cpu", net=twin)
+    model = load_trained(runs["eqm-dot"], device="cpu", net=twin)
     assert model.net is twin
     for a, b in zip(twin.parameters(), built.net.parameters(), strict=True):
         assert torch.equal(a, b)

@@ -12,7 +12,7 @@ from energykit.fields import ImplicitField
 from energykit.sampling import generate
 from energykit.train import (
     EMA,
-    NonFiniteLossError,
+    NonFiniteError,
     Trainer,
     load_checkpoint,
     load_config,
@@ -25,8 +25,8 @@ TINY = ["net.width=32", "net.depth=1", "train.batch=16", "train.log_every=1", "t
 
 def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
     return {
-        **{f"model.{k}": v.clone() for k, v in trainer.model.state_dict().items()},
-        **{f"ema.{k}": v.clone() for k, v in trainer.ema.model.state_dict().items()},
+        **{f"model.{k}": v.clone() for k, v in trainer.state.model.state_dict().items()},
+        **{f"ema.{k}": v.clone() for k, v in trainer.state.ema.model.state_dict().items()},
     }
 
 
@@ -61,7 +61,7 @@ def test_resume_is_bit_identical(tmp_path, overrides):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    sa, sb = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    sa, sb = straight.state.optimizer.state_dict()["state"], resumed.state.optimizer.state_dict()["state"]
     for i in sa:
         assert torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"])
 
@@ -105,8 +105,8 @@ def test_nan_loss_stops_with_step_and_keeps_last_checkpoint(tmp_path):
     trainer.fit(until=3)
     before = load_checkpoint(tmp_path / "last.pt")
     with torch.no_grad():
-        next(trainer.model.parameters()).fill_(float("nan"))
-    with pytest.raises(NonFiniteLossError, match="at step 4"):
+        next(trainer.state.model.parameters()).fill_(float("nan"))
+    with pytest.raises(NonFiniteError, match="at step 4"):
         trainer.fit()
     after = load_checkpoint(tmp_path / "last.pt")
     assert after["step"] == 3
@@ -143,10 +143,10 @@ def test_logs_config_and_trained_model_round_trip(tmp_path):
     assert (tmp_path / "step_0000003.pt").is_file() and (tmp_path / "step_0000006.pt").is_file()
     loaded = load_trained(tmp_path / "last.pt")
     assert loaded.step == 6 and loaded.shape == (1, 8, 8) and loaded.config == cfg
-    for k, v in trainer.ema.model.state_dict().items():
+    for k, v in trainer.state.ema.model.state_dict().items():
         assert torch.equal(v, loaded.net.state_dict()[k])
     a = generate(loaded.field(), loaded.shape, cfg.sample, n=8, steps=3)
-    b = generate(ImplicitField(trainer.ema.model), (1, 8, 8), cfg.sample, n=8, steps=3)
+    b = generate(ImplicitField(trainer.state.ema.model), (1, 8, 8), cfg.sample, n=8, steps=3)
     assert torch.equal(a.x, b.x) and a.nfe_total == 24
 
 

@@ -1,4 +1,6 @@
-"""Score samples against a dataset's held-out split with the metrics that suit it."""
+"""Score samples against a dataset's held-out split with the metrics that suit it (for
+`energykit evaluate`, the study and the `Trainer`'s default evaluation), and the data floor:
+real held-out data scored the same way."""
 
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from energykit.metrics import (
     sliced_wasserstein,
 )
 from energykit.metrics.memorization import heldout_scale, nearest_distance
-from energykit.train.build import DataSource
 from energykit.train.config_checks import CUSTOM
+from energykit.train.data import DataSource
 
 #: Directions of the sliced Wasserstein distance in reports (seeded, so values are stable).
 SW_PROJECTIONS = 128
@@ -227,30 +229,3 @@ def floor_size(data: DataSource, n: int | None = None) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"data_floor n: expected a positive sample count or None, got {n!r}")
     return min(n, len(data.x_test))
-
-
-def default_evaluate(trainer: Any) -> dict[str, Any]:
-    """What `Trainer` logs every `train.eval_every` steps when given no evaluator: up to 500
-    samples from the EMA model with the recipe's sampler, scored by `score_samples`. A
-    calibrated `sample.solver` is fitted for the finished weights, so evaluation during
-    training samples with the recipe's sampler instead."""
-    import dataclasses
-
-    from energykit.sampling import generate
-
-    cfg = trainer.config
-    trained = trainer.trained()
-    s = generate(
-        trained.sampleable(),
-        trainer.data.shape,
-        dataclasses.replace(cfg.sample, solver=None),
-        landscape=trained.landscape,
-        num_classes=trainer.num_classes,
-        device=trainer.device,
-        n=min(cfg.sample.n, 500),
-    )
-    try:
-        scores = score_samples(s.x, trainer.data)
-    except FloatingPointError as err:
-        scores = {"diverged": str(err)}
-    return {**scores, "nfe_per_sample": s.nfe_mean}
