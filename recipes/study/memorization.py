@@ -20,8 +20,8 @@ import torch
 from energykit.metrics import nearest_distance
 from energykit.sampling import generate
 from energykit.train import load_trained
-from energykit.train.data import build_data
 from energykit.train.config import DataConfig
+from energykit.train.data import build_data
 from energykit.train.scoring import classifier_for
 from energykit.viz import markdown_table
 

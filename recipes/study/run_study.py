@@ -346,8 +346,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     floors = {}
     for ds in ("digits",) if args.quick else ("digits", "mnist", "8gaussians", "spirals"):
-        from energykit.train.data import build_data
         from energykit.train.config import DataConfig
+        from energykit.train.data import build_data
 
         floors[ds] = data_floor(build_data(DataConfig(name=ds)))  # type: ignore[arg-type]
     (args.out / "floors.json").write_text(json.dumps(floors, indent=2))

@@ -87,5 +87,3 @@ def test_generate_is_bitwise_a_hand_written_descender_run(sampler, g_min):
     assert torch.equal(got.x, torch.cat([r.x for r in runs]))
     assert got.steps is not None and torch.equal(got.steps, torch.cat([r.steps for r in runs]))
     assert got.nfe_total == sum(r.nfe_total for r in runs)
-
-

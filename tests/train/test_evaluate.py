@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from energykit.train.data import build_data
 from energykit.train.config import DataConfig
+from energykit.train.data import build_data
 from energykit.train.scoring import data_floor, score_samples
 
 

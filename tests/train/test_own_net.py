@@ -179,7 +179,9 @@ def test_load_trained_round_trip(tmp_path):
 def test_load_trained_names_missing_keys(tmp_path):
     path = tmp_path / "partial.pt"
     save_checkpoint({"format": CHECKPOINT_FORMAT, "config": {}, "step": 1}, path)
-    with pytest.raises(ValueError, match=r"missing the keys 'shape', 'num_classes', 'ema_counters', 'ema'"):
+    with pytest.raises(
+        ValueError, match=r"missing the keys 'shape', 'num_classes', 'ema_counters', 'ema'"
+    ):
         load_trained(path)
 
 

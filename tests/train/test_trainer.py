@@ -61,7 +61,10 @@ def test_resume_is_bit_identical(tmp_path, overrides):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    sa, sb = straight.state.optimizer.state_dict()["state"], resumed.state.optimizer.state_dict()["state"]
+    sa, sb = (
+        straight.state.optimizer.state_dict()["state"],
+        resumed.state.optimizer.state_dict()["state"],
+    )
     for i in sa:
         assert torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"])
 
