@@ -61,6 +61,8 @@ def _report(err: Exception, args: argparse.Namespace, debug: bool) -> int:
     message = one_line(str(err)) or type(err).__name__
     if isinstance(err, OSError) and err.errno == errno.ENOSPC:
         message = f"{_disk_full(err)}; {_what_remains(args)}"
+    elif command == "sample":
+        message = _sample_flag_named(message, args)
     if isinstance(err, USER_ERRORS):
         status = 2
     else:
@@ -69,6 +71,19 @@ def _report(err: Exception, args: argparse.Namespace, debug: bool) -> int:
         status = 1
     print(f"energykit {command}: error: {message}", file=sys.stderr)
     return status
+
+
+def _sample_flag_named(message: str, args: argparse.Namespace) -> str:
+    """A refusal of a `sample.KEY` value that came from the flag `--KEY` names the flag:
+    `energykit sample` checks its flags as the recipe's `sample` section."""
+    from energykit.cli.sample import SAMPLE_FLAGS
+
+    key = message.partition(":")[0].removeprefix("sample.")
+    if not message.startswith("sample.") or key not in SAMPLE_FLAGS:
+        return message
+    if getattr(args, key, None) is None:
+        return message  # the checkpoint's recipe holds the value, not a flag
+    return f"--{key.replace('_', '-')} (sample.{key}){message[len('sample.' + key) :]}"
 
 
 def _disk_full(err: OSError) -> str:
