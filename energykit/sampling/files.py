@@ -292,7 +292,7 @@ def _join_parts(
     if len(x) != cfg.n:
         raise RuntimeError(f"sample: joined {len(x)} samples, expected {cfg.n}")
     nfe = sum(r["nfe"] for r in records)
-    failed = sorted(i for r in records for i in r.get("failed", []))
+    failed = sorted(i for r in records for i in r["failed"])
     summary: dict[str, Any] = {
         "n": cfg.n,
         "nfe_mean": nfe / cfg.n,
@@ -308,7 +308,7 @@ def _join_parts(
         "kind": model.kind,
         "weights": _weights(model),
         "sampler": dict(cfg.__dict__),
-        "step_sizes": records[0].get("step_sizes"),
+        "step_sizes": records[0]["step_sizes"],
         "world_size": world_size,
         "failed_count": len(failed),
         "failed_indices": failed,
