@@ -227,3 +227,16 @@ def test_resume_from_a_chosen_checkpoint(files: dict[str, str], tmp_path: Path, 
     assert status == 0, err
     assert "steps 1 -> 2" in err
     assert (out / "last.pt").is_file()
+
+
+def test_a_recipe_value_is_named_by_its_key_not_a_flag() -> None:
+    """`sample.KEY` refusals name `--KEY` only when the value came from that flag."""
+    from energykit.cli.app import _sample_flag_named
+    from energykit.cli.parser import build_parser
+
+    message = "sample.cfg_scale: guidance needs a class-conditional model, got cfg_scale=2.0"
+    given = build_parser().parse_args(["sample", "c.pt", "--out", "x.pt", "--cfg-scale", "2"])
+    recipe = build_parser().parse_args(["sample", "c.pt", "--out", "x.pt"])
+    assert _sample_flag_named(message, given).startswith("--cfg-scale (sample.cfg_scale): ")
+    assert _sample_flag_named(message, recipe) == message
+    assert _sample_flag_named("sample.nosuch: x", given) == "sample.nosuch: x"

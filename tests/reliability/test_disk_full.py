@@ -209,3 +209,21 @@ def test_sample_on_a_full_disk_keeps_the_parts(run: Path, tmp_path: Path, monkey
     assert main(argv) == 0
     assert [p.name for p in writes] == ["000002.pt", "s.pt"]
     assert out.is_file() and not parts.exists()
+
+
+def test_other_writes_on_a_full_disk_are_one_line(monkeypatch, capsys) -> None:
+    """A plain `ENOSPC` (a PNG, a log line: not an atomic write) still names the file."""
+    from energykit import cli
+
+    def full(args: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", "p.png")
+
+    monkeypatch.setattr(cli, "cmd_plot", full)
+    status, lines = run_cli(["plot", "x.pt", "--out", "p.png"], capsys)
+    assert (status, lines) == (
+        2,
+        [
+            "energykit plot: error: 'p.png': not written, the disk is full; free space and rerun "
+            "the command"
+        ],
+    )
