@@ -20,9 +20,12 @@ Settings guard: `folder/<files.settings>` records the settings of the run that w
 shards, and a run with other settings is refused with a one-line error naming each setting
 that differs. The guard file is written just before the first shard is committed, never at
 the start: a run that fails before finishing any shard leaves no guard behind, so the next
-run may use other settings; and since it precedes every shard, no shard exists unguarded. (A
-guard file with no finished shard beside it, left by versions that wrote it at the start, is
-removed rather than obeyed.)
+run may use other settings; and since it precedes every shard, no shard exists unguarded. A
+guard file with no finished shard beside it (the first shard's write failed, e.g. on a full
+disk) is removed rather than obeyed.
+
+A write that fails for lack of space raises `energykit._io.DiskFullError`; the finished shards
+stay in the folder, so rerunning the same command once space is freed resumes the run.
 """
 
 from __future__ import annotations
@@ -153,11 +156,16 @@ class ShardPlan:
 
     def commit(self, write: Callable[[], T]) -> T:
         """Write a finished shard: the guard file first (once), then `write()` (which must
-        write atomically, ending with what `is_done` checks); returns what `write` returns."""
+        write atomically, ending with what `is_done` checks); returns what `write` returns.
+
+        Raises:
+            DiskFullError: the guard file could not be written for lack of space (and what
+                `write` raises, e.g. the same error for the shard).
+        """
         if not self._guarded:
             if not self.settings_path.is_file():
                 text = json.dumps(self.settings, indent=self.files.indent).encode()
-                atomic_write(self.settings_path, lambda f: f.write(text))
+                atomic_write(self.settings_path, lambda f: f.write(text), size=len(text))
             self._guarded = True
         return write()
 

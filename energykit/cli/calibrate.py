@@ -7,8 +7,9 @@ import dataclasses
 import sys
 
 from energykit.cli._common import check_out_file
+from energykit.cli._reference import load_ours
 from energykit.sampling.calibration import calibrate_model
-from energykit.train import ConfigError, load_trained
+from energykit.train import ConfigError
 from energykit.train.device import device_and_rank
 
 
@@ -18,7 +19,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if not str(args.out).endswith(".json"):
         raise ConfigError(f"--out: expected a .json solver file, got {args.out!r}")
     device, _ = device_and_rank(args.device, "--device")
-    model = load_trained(args.checkpoint, device=device, weights=args.weights)
+    model = load_ours(args.checkpoint, device, args.weights, "calibrate")
     if model.spec.flow_matching:
         raise ConfigError(
             f"checkpoint {args.checkpoint!r}: a {model.kind!r} model is flow matching; "

@@ -20,6 +20,7 @@ import torch
 
 from energykit._io import load_npz
 from energykit.cli._common import check_out_file, read_samples, same_shape
+from energykit.cli._reference import refuse_reference
 from energykit.data import DATASETS
 from energykit.train import ConfigError, DataConfig
 from energykit.train.config import available_device
@@ -73,7 +74,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         check_out_file(args.json, "--json")
     if args.ref_images and args.inception is None:
         raise ConfigError("--ref-images: only with --inception (FID against --ref images)")
-    x, meta = read_samples(args.samples, "SAMPLES")
+    x, meta = _read(args.samples, "SAMPLES")
     if args.inception is not None:
         report = _fid_metrics(x, args, device)
     elif args.ref is not None:
@@ -86,6 +87,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(text)
     return 0
+
+
+def _read(path: str, flag: str) -> tuple[torch.Tensor, dict[str, Any]]:
+    """`read_samples`; a reference EqM checkpoint is refused saying how to sample it."""
+    try:
+        return read_samples(path, flag)
+    except ValueError:
+        refuse_reference(path, flag, "make one with {sample}", "a samples file")
+        raise
 
 
 def table(report: Report, samples: str) -> str:
@@ -155,7 +165,7 @@ def _fid_metrics(x: torch.Tensor, args: argparse.Namespace, device: torch.device
 
     if args.ref is None:
         raise ConfigError("--inception: needs --ref REFERENCE.npz (ADM layout)")
-    ref, _ = read_samples(args.ref, "--ref")
+    ref, _ = _read(args.ref, "--ref")
     x, ref = (t if t.dtype == torch.uint8 else to_uint8_images(t) for t in (x, ref))
     net = FeatureNetwork(args.inception, device)
     stats = None
@@ -173,7 +183,7 @@ def _distances(x: torch.Tensor, path: str) -> Report:
     """MMD, sliced Wasserstein, energy and pixel Frechet distances to the samples at `path`."""
     from energykit.metrics import energy_distance, frechet_distance, mmd, sliced_wasserstein
 
-    ref, _ = read_samples(path, "--ref")
+    ref, _ = _read(path, "--ref")
     same_shape(x, ref, "--ref", f"the reference {path!r}")
     x, ref = x.float(), ref.float()
     gen = torch.Generator().manual_seed(0)

@@ -11,8 +11,8 @@ import torch
 from energykit._io import load_torch
 from energykit.cli._common import check_out_file as _check_out_file
 from energykit.cli._common import read_samples as _read_samples
+from energykit.cli._reference import load_ours, refuse_reference
 from energykit.sampling import generate, solver_for
-from energykit.train import load_trained
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -20,13 +20,20 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     _check_out_file(args.out, "--out")
     source = Path(args.source)
-    if source.suffix in (".npz",) or (source.suffix == ".pt" and _is_samples(source)):
-        x, meta = _read_samples(args.source, "SOURCE")
+    try:
+        samples = source.suffix == ".npz" or (source.suffix == ".pt" and _is_samples(source))
+        read = _read_samples(args.source, "SOURCE") if samples else None
+    except ValueError:
+        plot = "plot its samples: {sample}, then `energykit plot SAMPLES.pt`"
+        refuse_reference(args.source, "SOURCE", plot)
+        raise
+    if read is not None:
+        x, meta = read
         images = x.ndim == 4  # (n, C, H, W), or ADM's uint8 (n, H, W, 3)
         path = save_samples(x[: args.max_images] if images else x, args.out, title=meta.get("kind"))
         print(f"plot: {path}")
         return 0
-    model = load_trained(source)
+    model = load_ours(args.source, "cpu", "ema", "plot")
     sample, fm = model.config.sample, model.spec.flow_matching
     target = model.sampleable()  # the field (descent) or the velocity (ODE)
     if model.shape != (2,):

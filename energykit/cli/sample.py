@@ -11,8 +11,9 @@ from typing import Any
 import torch
 
 from energykit.cli._common import check_folder, check_out_file
+from energykit.cli._reference import load_ours
 from energykit.sampling import sample_to_file
-from energykit.train import ConfigError, TrainConfig, TrainedModel, load_trained
+from energykit.train import ConfigError, TrainConfig, TrainedModel
 from energykit.train.config_checks import check_sampler_name
 from energykit.train.device import device_and_rank
 
@@ -49,7 +50,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         check_folder(args.png_dir, "--png-dir", "a folder for the PNG files")
     device, dist = device_and_rank(args.device, "--device")
     model = (
-        load_trained(args.checkpoint, device=device, weights=args.weights)
+        load_ours(args.checkpoint, device, args.weights, "sample")
         if args.reference is None
         else reference_model(args.checkpoint, args.reference, args.preset, args.num_heads)
     )

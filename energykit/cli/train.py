@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from energykit.cli._common import check_folder
-from energykit.train import ConfigError, Trainer, load_config
+from energykit.cli._reference import refuse_reference
+from energykit.train import ConfigError, TrainConfig, Trainer, load_config
 from energykit.train.config import available_device
 
 
@@ -28,7 +29,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     available_device(cfg.train.device, "train.device")
     if cfg.train.tf32 and torch.device(cfg.train.device).type == "cuda":
         enable_tf32()
-    trainer = Trainer(cfg, args.out, progress=not args.no_progress, resume=resume)
+    trainer = _trainer(cfg, args.out, not args.no_progress, resume)
     main_rank = trainer.parallel.dist.is_main
     if main_rank:
         print(
@@ -45,6 +46,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         + (f" (loss {last['loss']:.4f})" if last else "")
     )
     return 0
+
+
+def _trainer(cfg: TrainConfig, out: str, progress: bool, resume: bool | Path) -> Trainer:
+    """The `Trainer`; a refusal of the checkpoint chosen with `--resume-from` names the flag."""
+    try:
+        return Trainer(cfg, out, progress=progress, resume=resume)
+    except ValueError as err:
+        if isinstance(resume, Path) and str(err).startswith(f"checkpoint {str(resume)!r}"):
+            own = "`energykit train` resumes from its own checkpoints only; sample it with {sample}"
+            refuse_reference(str(resume), "--resume-from", own)
+            raise ConfigError(f"--resume-from: {err}") from None
+        raise
 
 
 def _resume_choice(resume_from: str | None, fresh: bool) -> bool | Path:

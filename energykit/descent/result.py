@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 from energykit._repr import count_text, mean_text, tensor_text
@@ -36,14 +35,8 @@ class DescentResult:
     nfe: Tensor
     grad_norm: Tensor
     converged: Tensor
+    failed: Tensor
     trajectory: Tensor | None = None
-    # Last and defaulted, so results built before `failed` existed still construct; None
-    # becomes "no row failed" in `__post_init__`, so the attribute is always a tensor.
-    failed: Tensor = None  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.failed is None:
-            object.__setattr__(self, "failed", torch.zeros_like(self.converged))
 
     @property
     def nfe_total(self) -> int:
@@ -85,11 +78,7 @@ class DescentStep:
     grad_norm: Tensor
     active: Tensor
     converged: Tensor
-    failed: Tensor = None  # type: ignore[assignment]  # None: no row failed (see above)
-
-    def __post_init__(self) -> None:
-        if self.failed is None:
-            object.__setattr__(self, "failed", torch.zeros_like(self.converged))
+    failed: Tensor
 
     def __repr__(self) -> str:
         """Shapes and row counts, not the tensors (reads them back to the host)."""

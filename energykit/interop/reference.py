@@ -75,7 +75,8 @@ _KWARGS = frozenset(
         "learn_sigma",
     }
 )
-_HEADS = ("none", "dot", "l2")
+#: The reference's energy heads (`ebm`, its `--ebm` choices).
+HEADS = ("none", "dot", "l2")
 
 
 class Negated(nn.Module):
@@ -327,7 +328,7 @@ def load_reference_eqm(
 
 def _check_options(ebm: object, reference_kwargs: Mapping[str, Any]) -> None:
     """`ebm` and the constructor keywords, checked before anything is loaded."""
-    if ebm not in _HEADS:
+    if ebm not in HEADS:
         raise ValueError(f"load_reference_eqm ebm: expected 'none', 'dot' or 'l2', got {ebm!r}")
     unknown = sorted(set(reference_kwargs) - _KWARGS)
     if unknown:

@@ -6,9 +6,9 @@ The `n` samples are cut into batches of `sample.batch`; batch `j` is drawn with 
 not depend on how many processes draw it. Rank `r` draws the batches `j = r (mod world size)`
 into `.OUT.parts/`, one atomic file `NNNNNN.pt` each (a restarted run skips finished
 batches); rank 0 then joins them in order and writes exactly `n` samples. The parts folder's
-`settings.json` (sampler settings, the model's step and kind, decoding) is written with the
-first finished batch, so a run that fails before finishing one leaves nothing behind and a
-run with other settings is refused only when there are batches it would mix with
+`settings.json` (sampler settings, the model's step, kind and weights, decoding) is written
+with the first finished batch, so a run that fails before finishing one leaves nothing behind
+and a run with other settings is refused only when there are batches it would mix with
 (`energykit._shards.ShardPlan` is the protocol, shared with latent encoding).
 
 File formats:
@@ -23,6 +23,10 @@ the model turned NaN/inf is frozen at its last finite iterate instead of losing 
 is still written, at its place, but it is not a sample of the model. The metadata lists them:
 `failed_indices` (sorted positions in the file, i.e. in the global order) and `failed_count`;
 the summary returned by `sample_to_file` carries the same two keys.
+
+A full disk (`energykit._io.DiskFullError`) stops the run with the parts folder kept
+(`energykit.sampling.parts`): its finished batches are the work done, and rerunning the same
+command once space is freed resumes from them.
 """
 
 from __future__ import annotations
@@ -43,10 +47,11 @@ from torch import Tensor
 
 from energykit._distributed import DistInfo, barrier
 from energykit._io import atomic_save, atomic_savez, load_npz, load_torch
-from energykit._shards import ShardFiles, ShardPlan
+from energykit._shards import ShardPlan
 from energykit.descent import Progress, Solver, tqdm_progress
 from energykit.sampling.config import SampleConfig
 from energykit.sampling.generate import Sampleable, generate
+from energykit.sampling.parts import PART_FILES, part_file, parts_folder
 from energykit.sampling.source import BATCH_SEED_STRIDE, SampleSource, solver_for
 
 
@@ -105,45 +110,34 @@ def load_samples(path: str | Path) -> tuple[Tensor, dict[str, Any]]:
     return payload["x"], {k: v for k, v in payload.items() if not isinstance(v, Tensor)}
 
 
-#: The parts folder of sampling runs: `NNNNNN.pt` batches and the `settings.json` guard.
-_PART_FILES = ShardFiles(
-    settings="settings.json",
-    targets=r"\d{6}\.pt|settings\.json",
-    label="sample",
-    items="batches",
-    remedy="delete it or rerun with the same settings to resume",
-)
-
-
-def _part(parts: Path, j: int) -> Path:
-    """The file of batch `j`."""
-    return parts / f"{j:06d}.pt"
-
-
 def _parts_plan(
     out: Path, model: SampleSource, cfg: SampleConfig, decoded: bool, dist: DistInfo
 ) -> ShardPlan:
     """The batches of `out` in `.OUT.parts/`, guarded by the sampler settings, the model's
-    step and kind, and whether samples are decoded."""
-    parts = out.parent / f".{out.name}.parts"
+    step, kind and weights (EMA or raw), and whether samples are decoded."""
+    parts = parts_folder(out)
     settings = {
         "sampler": dict(cfg.__dict__),
         "step": model.step,
         "kind": model.kind,
+        "weights": _weights(model),
         "decoded": decoded,
     }
-    weights = getattr(model, "weights", "ema")  # a `TrainedModel` says which it holds
-    if weights != "ema":  # only then, so folders of EMA runs written earlier still resume
-        settings["weights"] = weights
     return ShardPlan(
         parts,
         math.ceil(cfg.n / cfg.batch),
         settings,
         dist,
-        files=_PART_FILES,
-        is_done=lambda j: _part(parts, j).is_file(),
+        files=PART_FILES,
+        is_done=lambda j: part_file(parts, j).is_file(),
         sync=lambda: barrier(dist),
     )
+
+
+def _weights(model: SampleSource) -> str:
+    """Which weights `model` samples: a `TrainedModel` says (`"ema"` or `"raw"`); any other
+    source is its own weights, `"ema"` by convention."""
+    return str(getattr(model, "weights", "ema"))
 
 
 def sample_to_file(
@@ -183,6 +177,9 @@ def sample_to_file(
     Raises:
         FileNotFoundError, SolverFileError: `cfg.solver` is missing, malformed, or was fitted
             for another model.
+        DiskFullError: a batch or `out` could not be written for lack of space; the parts
+            folder (`parts_folder(out)`) keeps the finished batches, and the same call resumes
+            from them once space is freed.
 
     Warns:
         RuntimeWarning: some samples failed (only with `cfg.nonfinite="freeze"`).
@@ -194,7 +191,7 @@ def sample_to_file(
     plan.guard()
     bars = step_progress and dist.rank == 0
     _draw_batches(model, plan, cfg, device, decode, png_dir, (progress, bars), solver)
-    records = plan.join(lambda j: load_torch(_part(plan.folder, j), what="sample batch"))
+    records = plan.join(lambda j: load_torch(part_file(plan.folder, j), what="sample batch"))
     if records is None:
         return None
     summary = _join_parts(model, records, out, cfg, dist.world_size, decode is not None)
@@ -228,7 +225,7 @@ def _draw_batches(
             write_pngs(
                 to_uint8_images(record["x"]) if images is None else images, Path(png_dir), start
             )
-        plan.commit(functools.partial(atomic_save, record, _part(plan.folder, j)))
+        plan.commit(functools.partial(atomic_save, record, part_file(plan.folder, j)))
         if lines:
             size = min(cfg.batch, cfg.n - j * cfg.batch)
             print(f"{what} done ({size} samples)", file=sys.stderr)
@@ -295,7 +292,7 @@ def _join_parts(
     if len(x) != cfg.n:
         raise RuntimeError(f"sample: joined {len(x)} samples, expected {cfg.n}")
     nfe = sum(r["nfe"] for r in records)
-    failed = sorted(i for r in records for i in r.get("failed", []))
+    failed = sorted(i for r in records for i in r["failed"])
     summary: dict[str, Any] = {
         "n": cfg.n,
         "nfe_mean": nfe / cfg.n,
@@ -309,9 +306,9 @@ def _join_parts(
         "seconds": summary["seconds"],
         "dataset": model.dataset,
         "kind": model.kind,
-        "weights": getattr(model, "weights", "ema"),
+        "weights": _weights(model),
         "sampler": dict(cfg.__dict__),
-        "step_sizes": records[0].get("step_sizes"),
+        "step_sizes": records[0]["step_sizes"],
         "world_size": world_size,
         "failed_count": len(failed),
         "failed_indices": failed,

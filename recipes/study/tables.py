@@ -56,14 +56,10 @@ def _rows(
     return out
 
 
-#: Keys of results written before a rename, read back under their new name.
-OLD_KEYS = {"fid_proxy": "fid"}
-
-
 def _metric(row: dict[str, Any], key: str) -> float | None:
     if "diverged" in row:
         return None
-    return row.get(key, row.get(OLD_KEYS.get(key, key)))
+    return row.get(key)
 
 
 def _floor(floor: dict[str, Any], key: str) -> float:

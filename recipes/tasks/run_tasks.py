@@ -244,11 +244,6 @@ def inpainting(out: Path, family: str, quick: bool) -> dict[str, Any]:
     }
 
 
-def _fid_proxy(cell: dict[str, Any]) -> float:
-    """The FID proxy of a result cell (`fid` in results written before the rename)."""
-    return float(cell["fid_proxy"] if "fid_proxy" in cell else cell["fid"])
-
-
 def report(results: dict[str, Any]) -> str:
     lines = ["## Partial denoising", ""]
     for family in ("digits", "mnist"):
@@ -261,7 +256,7 @@ def report(results: dict[str, Any]) -> str:
         fills = ["input", "EqM (descent, no level)", "FM from t = 0 (no level)"]
         fills.append("FM told t (control)")
         cells = [
-            [row["level"], *[f"{_fid_proxy(row[k]):.1f} / {row[k]['psnr']:.1f}" for k in fills]]
+            [row["level"], *[f"{row[k]['fid_proxy']:.1f} / {row[k]['psnr']:.1f}" for k in fills]]
             for row in r["rows"]
         ]
         lines += [markdown_table(["noise level", *fills], cells)]

@@ -6,6 +6,7 @@ steps) and one samples file are made once for the module.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ import torch
 
 from energykit import cli
 from energykit.cli import main
+from energykit.nets.dit import DiT
+from tests.helpers import TINY_REFERENCE_KW
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "toy2d" / "eqm.yaml"
 TINY = ["net.width=16", "net.depth=1", "train.batch=8", "--no-progress"]
@@ -34,6 +37,12 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (root / "trunc.pt").write_bytes((run / "last.pt").read_bytes()[:300])
     (root / "file.txt").write_text("a file, not a folder\n")
     (root / "folder").mkdir()
+    weights = DiT(**TINY_REFERENCE_KW).state_dict()
+    # A reference release checkpoint records its arguments (an argparse.Namespace) ...
+    args = argparse.Namespace(model="EqM-S/2", ebm="dot")
+    torch.save({"model": weights, "ema": weights, "opt": {}, "args": args}, root / "ref.pt")
+    # ... or, re-saved without them, holds the weights alone.
+    torch.save({"ema": weights}, root / "refplain.pt")
     return {
         "recipe": str(RECIPE),
         "run": str(run),
@@ -41,7 +50,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "step1": str(run / "step_0000001.pt"),
         "samples": str(samples),
         "new": str(root / "new"),
-        **{name.split(".")[0]: str(root / name) for name in ("bad.yaml", "text.pt", "trunc.pt")},
+        **{
+            name.split(".")[0]: str(root / name)
+            for name in ("bad.yaml", "text.pt", "trunc.pt", "ref.pt", "refplain.pt")
+        },
         "file": str(root / "file.txt"),
         "folder": str(root / "folder"),
     }
@@ -82,8 +94,9 @@ CASES = [
     ([*TRAIN, "--resume-from", "{step1}", "--fresh"], "--resume-from"),
     ([*TRAIN, "--resume-from", "{new}/none.pt"], "--resume-from"),
     ([*TRAIN, "--resume-from", "{folder}"], "--resume-from"),
-    ([*TRAIN, *TINY, "--resume-from", "{trunc}"], "trunc.pt"),
-    ([*TRAIN, *TINY, "--resume-from", "{samples}"], "s.pt"),
+    ([*TRAIN, *TINY, "--resume-from", "{trunc}"], "--resume-from: checkpoint '{trunc}'"),
+    ([*TRAIN, *TINY, "--resume-from", "{samples}"], "--resume-from: checkpoint '{samples}'"),
+    ([*TRAIN, *TINY, "--resume-from", "{ref}"], "--resume-from '{ref}': a checkpoint of the ref"),
     ([*TRAIN, *TINY, "train.steps=1", "--resume-from", "{ckpt}"], "train.steps"),
     (["train", "{recipe}"], "--out"),
     # sample: devices, numbers, files
@@ -99,13 +112,21 @@ CASES = [
     ([*SAMPLE, "--steps", "two"], "--steps"),
     ([*SAMPLE, "--sampler", "banana"], "--sampler"),
     ([*SAMPLE, "--preset", "EqM-B/2"], "--preset"),
-    ([*SAMPLE, "--cfg-scale", "2"], "cfg_scale"),
+    ([*SAMPLE, "--cfg-scale", "2"], "--cfg-scale (sample.cfg_scale): guidance needs"),
     (["sample", "{ckpt}", "--out", "{file}/x.pt"], "--out"),
     (["sample", "{ckpt}", "--out", "{folder}"], "--out"),
     (["sample", "{ckpt}", "--out", "{new}/x.txt"], "--out"),
     (["sample", "{text}", "--out", "{new}/x.pt"], "text.pt"),
     (["sample", "{trunc}", "--out", "{new}/x.pt"], "trunc.pt"),
     (["sample", "{samples}", "--out", "{new}/x.pt"], "s.pt"),
+    # reference checkpoints where energykit's own are expected: the flag that loads them
+    (["sample", "{ref}", "--out", "{new}/x.pt"], "pass --reference dot --preset EqM-S/2 (its"),
+    (["sample", "{refplain}", "--out", "{new}/x.pt"], "pass --reference HEAD (HEAD: its energy"),
+    (["calibrate", "{ref}", "--steps", "2", "--out", "{new}/s.json"], "sample {ref} --reference"),
+    (["plot", "{ref}", "--out", "{new}/p.png"], "`energykit sample {ref} --reference dot"),
+    (["plot", "{refplain}", "--out", "{new}/p.png"], "sample {refplain} --reference HEAD"),
+    (["evaluate", "{ref}"], "SAMPLES '{ref}': a checkpoint of the reference EqM release, not a"),
+    (["evaluate", "{samples}", "--ref", "{refplain}"], "--ref '{refplain}': a checkpoint of the"),
     # evaluate: the wrong kind of file, shapes, flags
     (["evaluate", "{ckpt}"], "energykit sample"),
     (["evaluate", "{samples}", "--data", "digits"], "--data"),
@@ -140,7 +161,7 @@ def test_user_errors_are_one_line_with_status_2(
     assert len(lines) == 1, err
     assert "Traceback" not in err
     assert lines[0].startswith(f"energykit {argv[0]}: error: "), err
-    assert names in lines[0], err
+    assert names.format(**files) in lines[0], err
     assert not Path(files["new"], "last.pt").exists()
 
 
@@ -206,3 +227,16 @@ def test_resume_from_a_chosen_checkpoint(files: dict[str, str], tmp_path: Path, 
     assert status == 0, err
     assert "steps 1 -> 2" in err
     assert (out / "last.pt").is_file()
+
+
+def test_a_recipe_value_is_named_by_its_key_not_a_flag() -> None:
+    """`sample.KEY` refusals name `--KEY` only when the value came from that flag."""
+    from energykit.cli.app import _sample_flag_named
+    from energykit.cli.parser import build_parser
+
+    message = "sample.cfg_scale: guidance needs a class-conditional model, got cfg_scale=2.0"
+    given = build_parser().parse_args(["sample", "c.pt", "--out", "x.pt", "--cfg-scale", "2"])
+    recipe = build_parser().parse_args(["sample", "c.pt", "--out", "x.pt"])
+    assert _sample_flag_named(message, given).startswith("--cfg-scale (sample.cfg_scale): ")
+    assert _sample_flag_named(message, recipe) == message
+    assert _sample_flag_named("sample.nosuch: x", given) == "sample.nosuch: x"

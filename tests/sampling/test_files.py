@@ -1,6 +1,6 @@
 """Sampling to files through the shard protocol: a run that fails before its first batch
-leaves no settings guard, parts folders of earlier versions resume, and a refusal names the
-settings that differ."""
+leaves no settings guard, a partly finished run resumes, and a refusal names the settings
+that differ (the weights sampled among them)."""
 
 from __future__ import annotations
 
@@ -36,8 +36,14 @@ CFG = SampleConfig(sampler="gd", lr=0.1, steps=2, n=5, batch=2)
 
 
 def _settings(cfg: SampleConfig) -> dict:
-    """What the parts folder's `settings.json` holds (and always held)."""
-    return {"sampler": dict(cfg.__dict__), "step": 7, "kind": "eqm", "decoded": False}
+    """What the parts folder's `settings.json` holds."""
+    return {
+        "sampler": dict(cfg.__dict__),
+        "step": 7,
+        "kind": "eqm",
+        "weights": "ema",
+        "decoded": False,
+    }
 
 
 def _interrupt_at(monkeypatch, batch: int) -> None:
@@ -70,7 +76,6 @@ def test_a_partly_finished_run_resumes_and_other_settings_are_named(tmp_path, mo
         sample_to_file(Source(), out, CFG, progress=False)
     parts = tmp_path / ".s.pt.parts"
     assert sorted(p.name for p in parts.iterdir()) == ["000000.pt", "settings.json"]
-    # The guard's bytes are what earlier versions wrote, so their parts folders resume.
     assert (parts / "settings.json").read_text() == json.dumps(_settings(CFG))
     monkeypatch.undo()
     other = SampleConfig(**{**CFG.__dict__, "steps": 3})
@@ -88,9 +93,28 @@ def test_a_partly_finished_run_resumes_and_other_settings_are_named(tmp_path, mo
 
 
 def test_a_leftover_guard_without_batches_does_not_refuse(tmp_path):
-    # Earlier versions wrote settings.json at the start; a run that failed at once left it.
+    # The guard is written just before the first batch; if that batch's write fails (a full
+    # disk), the guard is left with no batch beside it.
     parts = tmp_path / ".s.pt.parts"
     parts.mkdir()
     (parts / "settings.json").write_text(json.dumps(_settings(CFG)))
     other = SampleConfig(**{**CFG.__dict__, "steps": 3})
     assert sample_to_file(Source(), tmp_path / "s.pt", other, progress=False)["n"] == 5
+
+
+class RawSource(Source):
+    """The same source, sampling its raw (not EMA) weights, as a `TrainedModel` can."""
+
+    weights = "raw"
+
+
+def test_raw_and_ema_batches_are_never_mixed(tmp_path, monkeypatch):
+    out = tmp_path / "s.pt"
+    _interrupt_at(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        sample_to_file(RawSource(), out, CFG, progress=False)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="weights: 'raw' -> 'ema'"):
+        sample_to_file(Source(), out, CFG, progress=False)
+    assert sample_to_file(RawSource(), out, CFG, progress=False)["n"] == 5
+    assert load_samples(out)[1]["weights"] == "raw"

@@ -135,8 +135,8 @@ def test_flow_matching_refuses_descent_only_sample_settings(setting):
 
 
 def test_raw_and_ema_samples_never_share_a_resumed_file(tmp_path):
-    """The parts guard of `energykit sample` records raw weights, so an interrupted EMA run is
-    not completed with raw samples (and an EMA folder written earlier still resumes)."""
+    """The parts guard of `energykit sample` records the weights sampled, so an interrupted
+    EMA run is not completed with raw samples."""
     from energykit._distributed import DistInfo
     from energykit.sampling import SampleConfig
     from energykit.sampling.files import _parts_plan
@@ -149,5 +149,5 @@ def test_raw_and_ema_samples_never_share_a_resumed_file(tmp_path):
         raw = load_trained(tmp_path / "run" / "last.pt", weights="raw")
     dist, sample = DistInfo(), SampleConfig(n=4, batch=2)
     out = tmp_path / "s.pt"
-    assert "weights" not in _parts_plan(out, ema, sample, False, dist).settings
+    assert _parts_plan(out, ema, sample, False, dist).settings["weights"] == "ema"
     assert _parts_plan(out, raw, sample, False, dist).settings["weights"] == "raw"
