@@ -5,36 +5,39 @@ Each check raises `ConfigError` naming the key, what was expected and what came.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 
 from energykit.data.registry import DATASET_NAMES, DatasetInfo, dataset_info
 from energykit.objectives.kinds import objective_kind
+from energykit.sampling.config import SampleConfig
 from energykit.sampling.samplers import check_sampler
 from energykit.train._typed import ConfigError
-
-if TYPE_CHECKING:
-    from energykit.train.config import (
-        DataConfig,
-        LoopConfig,
-        NetConfig,
-        ObjectiveConfig,
-        OptimConfig,
-        SampleConfig,
-        TrainConfig,
-    )
+from energykit.train.sections import (
+    DataConfig,
+    LoopConfig,
+    NetConfig,
+    ObjectiveConfig,
+    OptimConfig,
+)
 
 #: `data.name` and `net.kind` of a run on data / a network of the user's own.
 CUSTOM: Final[Literal["custom"]] = "custom"
 
 
-def validate(cfg: TrainConfig) -> TrainConfig:
-    """Range checks that types alone cannot express; returns `cfg`."""
-    data = _check_data(cfg.data)
-    _check_net(cfg.net, cfg.data, data)
-    _check_objective(cfg.objective, cfg.optim)
-    _check_loop(cfg.train, cfg.objective)
-    _check_sample(cfg.sample, cfg.data, cfg.objective)
-    return cfg
+def validate(
+    data: DataConfig,
+    net: NetConfig,
+    objective: ObjectiveConfig,
+    optim: OptimConfig,
+    train: LoopConfig,
+    sample: SampleConfig,
+) -> None:
+    """Range and consistency checks of a config's sections that types alone cannot express."""
+    info = _check_data(data)
+    _check_net(net, data, info)
+    _check_objective(objective, optim)
+    _check_loop(train, objective)
+    _check_sample(sample, data, objective)
 
 
 def _positive(key: str, value: float | int | None, *, strict: bool = True) -> None:
