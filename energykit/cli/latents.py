@@ -26,7 +26,6 @@ def cmd_latents(args: argparse.Namespace) -> int:
     if args.images is None or args.vae is None:
         raise ConfigError("latents: give IMAGE_DIR and --vae (or --verify with --out)")
     check_folder(args.out, "--out", "a latent folder")
-    from energykit._distributed import barrier
     from energykit.data.encode import encode_folder
     from energykit.interop.vae import encode_moments, load_vae, vae_scaling_factor
 
@@ -39,9 +38,7 @@ def cmd_latents(args: argparse.Namespace) -> int:
         functools.partial(encode_moments, vae),
         scaling_factor=vae_scaling_factor(vae),
         device=device,
-        rank=dist.rank,
-        world_size=dist.world_size,
-        barrier=functools.partial(barrier, dist),
+        dist=dist,
         image_size=args.image_size,
         batch=args.batch,
         shard_size=args.shard_size,

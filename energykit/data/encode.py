@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
-from energykit._distributed import DistInfo
+from energykit._distributed import DistInfo, barrier
 from energykit._shards import ShardFiles, ShardPlan
 from energykit.data.folder import ImageFolder
 from energykit.data.latents import (
@@ -61,10 +61,6 @@ class _Encoding:
     device: str | torch.device
 
 
-def _no_barrier() -> None:
-    return None
-
-
 def encode_folder(
     images: str | Path,
     out: str | Path,
@@ -78,9 +74,7 @@ def encode_folder(
     flip: bool = True,
     workers: int = 0,
     vae_name: str = "",
-    rank: int = 0,
-    world_size: int = 1,
-    barrier: Callable[[], None] = _no_barrier,
+    dist: DistInfo | None = None,
     progress: bool = True,
 ) -> LatentManifest | None:
     """Encode every image under `images/<class>/` and write shards plus a manifest to `out`.
@@ -98,9 +92,9 @@ def encode_folder(
         flip: Also encode each mirrored image (view 1), for the random flip in training.
         workers: DataLoader worker processes decoding JPEGs.
         vae_name: Recorded in the manifest.
-        rank: This process's rank (it encodes shards `rank, rank + world_size, ...`).
-        world_size: Number of processes.
-        barrier: Waits for every process (e.g. `torch.distributed.barrier`).
+        dist: This process's rank under torchrun (it encodes shards `rank, rank +
+            world_size, ...`; the ranks wait for each other at the end); `None` for one
+            process.
         progress: Print one line per shard to stderr.
 
     Returns:
@@ -112,7 +106,8 @@ def encode_folder(
     out = Path(out)
     job = _Encoding(image_size, batch, shard_size, flip, workers, device)
     dataset = ImageFolder(images, image_size, flip=False)
-    plan = _latents_plan(out, dataset, job, DistInfo(rank, world_size), barrier)
+    dist = dist or DistInfo()
+    plan = _latents_plan(out, dataset, job, dist, functools.partial(barrier, dist))
     plan.guard()
     for s in plan.pending():
         moments, labels = _encode_shard(dataset, _rows(s, job, len(dataset)), encode, job)
