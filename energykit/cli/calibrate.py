@@ -6,10 +6,10 @@ import argparse
 import dataclasses
 import sys
 
+from energykit._config import ConfigError
 from energykit.cli._common import check_out_file
 from energykit.cli._reference import load_ours
 from energykit.sampling.calibration import calibrate_model
-from energykit.train import ConfigError
 from energykit.train.device import device_and_rank
 
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import torch
 
+from energykit._config import available_device
 from energykit._io import load_npz
 from energykit.cli._common import check_out_file, read_samples, same_shape
 from energykit.cli._reference import refuse_reference
 from energykit.data import DATASETS
 from energykit.train import ConfigError, DataConfig
-from energykit.train.config import available_device
 from energykit.train.data import build_data
 from energykit.train.scoring import (
     METRICS,

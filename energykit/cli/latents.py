@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from energykit._config import ConfigError
 from energykit.cli._common import check_folder, check_out_file
-from energykit.train import ConfigError
 from energykit.train.device import device_and_rank
 
 

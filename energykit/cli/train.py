@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
+from energykit._config import available_device
 from energykit.cli._common import check_folder
 from energykit.cli._reference import refuse_reference
 from energykit.train import ConfigError, TrainConfig, Trainer, load_config
-from energykit.train.config import available_device
 
 
 def enable_tf32() -> None:

@@ -13,9 +13,7 @@ import types
 import typing
 from typing import Any, Literal
 
-
-class ConfigError(ValueError):
-    """A configuration key has a wrong value or does not exist."""
+from energykit._config import ConfigError
 
 
 def plain(v: Any) -> Any:

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from energykit._config import ConfigError, available_device, parse_device
 from energykit._extras import install_hint
 from energykit.sampling.config import SampleConfig
-from energykit.train._typed import ConfigError, build, plain
+from energykit.train._typed import build, plain
 from energykit.train.config_checks import CUSTOM, validate
-from energykit.train.device import available_device, parse_device
 from energykit.train.sections import (
     DataConfig,
     DataName,

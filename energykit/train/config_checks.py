@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+from energykit._config import ConfigError
 from energykit.data.registry import DATASET_NAMES, DatasetInfo, dataset_info
 from energykit.objectives.kinds import objective_kind
 from energykit.sampling.config import SampleConfig
 from energykit.sampling.samplers import check_sampler
-from energykit.train._typed import ConfigError
 from energykit.train.sections import (
     DataConfig,
     LoopConfig,

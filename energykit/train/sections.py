@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from energykit.train.device import parse_device
+from energykit._config import parse_device
 
 #: A dataset name (`energykit.data.DATASET_NAMES`, checked by `validate`).
 DataName = str
