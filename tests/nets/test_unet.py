@@ -110,7 +110,7 @@ def test_recipe_net_settings_build_the_layout_or_name_the_keys():
     from energykit.train import ConfigError, Trainer, load_config
 
     cfg = load_config(None, ["data.name=digits", "net.kind=unet", "net.patch=1", "train.steps=1"])
-    net = Trainer(cfg, progress=False).model
+    net = Trainer(cfg, progress=False).state.model
     assert isinstance(net, UNet) and net.patch == 1 and net.head is None
     deep = ["data.name=digits", "net.kind=unet", "net.channels=[4, 4, 4, 4]"]
     with pytest.raises(ValueError, match=r"net.patch, net.channels: 8x8 images need .* = 16"):
