@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import sys
 from collections.abc import Callable
@@ -14,7 +15,6 @@ from energykit.cli._common import check_folder, check_out_file
 from energykit.cli._reference import load_ours
 from energykit.sampling import sample_to_file
 from energykit.train import ConfigError, TrainConfig, TrainedModel
-from energykit.train.config_checks import check_sampler_name
 from energykit.train.device import device_and_rank
 
 #: `energykit sample` flags that replace a field of the recipe's `sample` section.
@@ -55,14 +55,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
         else reference_model(args.checkpoint, args.reference, args.preset, args.num_heads)
     )
     overrides = {k: getattr(args, k) for k in SAMPLE_FLAGS if getattr(args, k) is not None}
-    if args.sampler is not None:  # refused before any work, naming the flag
-        check_sampler_name(args.sampler, model.spec.flow_matching, "--sampler")
     if args.solver is not None:
         overrides.update(solver_overrides(args))
     elif args.force:
         raise ConfigError("--force: only with --solver")
-    raw = {**model.config.to_dict(), "sample": {**model.config.sample.__dict__, **overrides}}
-    cfg = TrainConfig.from_dict(raw).sample  # validated like a recipe
+    cfg = dataclasses.replace(model.config.sample, **overrides).check(
+        flow_matching=model.spec.flow_matching,
+        class_conditional=model.num_classes is not None,
+    )
     summary = sample_to_file(
         model,
         args.out,

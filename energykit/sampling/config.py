@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from energykit._checks import check_int, check_real
+from energykit._config import ConfigError
 from energykit.descent.defaults import PAPER_MOMENTUM, PAPER_STEPS
+
+#: The precisions a descent may run its network in.
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -67,6 +72,77 @@ class SampleConfig:
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     compile: bool = False
     solver: str | None = None
+
+    def check(
+        self, *, flow_matching: bool | None = None, class_conditional: bool | None = None
+    ) -> SampleConfig:
+        """The one check of sampler settings (recipes, `generate` and `energykit sample` all
+        call it); returns `self`. Ranges and modes always; with `flow_matching`, whether the
+        sampler, `nonfinite`, `dtype` and `compile` suit the model; with
+        `class_conditional`, whether guidance (`cfg_scale`) can apply.
+
+        Raises:
+            TypeError: a setting of the wrong type (settings built in code).
+            ConfigError: a setting out of range or unsuited to the model, named
+                `sample.KEY`.
+        """
+        if not isinstance(self.compile, bool):
+            raise TypeError(f"sample.compile: expected True or False, got {self.compile!r}")
+        try:
+            self._check_ranges()
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        if class_conditional is False and self.cfg_scale != 1.0:
+            raise ConfigError(
+                "sample.cfg_scale: guidance needs a class-conditional model "
+                f"(data.class_conditional=true), got cfg_scale={self.cfg_scale}"
+            )
+        if flow_matching is not None:
+            self._check_fits(flow_matching)
+        return self
+
+    def _check_ranges(self) -> None:
+        for key in ("n", "batch", "steps"):
+            check_int(f"sample.{key}", getattr(self, key), minimum=1)
+        check_int("sample.seed", self.seed, minimum=0)
+        check_real("sample.lr_scale", self.lr_scale, minimum=0.0, strict=True)
+        check_real("sample.momentum", self.momentum, minimum=0.0)
+        for key in ("lr", "g_min"):
+            if getattr(self, key) is not None:
+                check_real(f"sample.{key}", getattr(self, key), minimum=0.0, strict=True)
+        if self.cfg_channels is not None:
+            check_int("sample.cfg_channels", self.cfg_channels, minimum=1)
+        if self.nonfinite not in ("raise", "freeze"):
+            raise ValueError(
+                f"sample.nonfinite: expected 'raise' or 'freeze', got {self.nonfinite!r}"
+            )
+        if self.dtype not in DTYPE_NAMES:
+            raise ValueError(
+                f"sample.dtype: expected one of {list(DTYPE_NAMES)}, got {self.dtype!r}"
+            )
+
+    def _check_fits(self, flow_matching: bool) -> None:
+        """The sampler and modes suit a flow-matching model (an ODE) or an EqM one."""
+        from energykit.sampling.samplers import check_sampler
+
+        try:
+            check_sampler(self.sampler, flow_matching=flow_matching)
+        except ValueError as err:
+            raise ConfigError(f"sample.sampler: {err}") from None
+        if not flow_matching:
+            return
+        if self.nonfinite != "raise":
+            raise ConfigError(
+                f"sample.nonfinite: {self.nonfinite!r} applies to descent samplers; the ODE "
+                f"sampler {self.sampler!r} supports only 'raise'"
+            )
+        if self.dtype != "float32" or self.compile:
+            key = "sample.dtype" if self.dtype != "float32" else "sample.compile"
+            raise ConfigError(
+                f"{key}: low precision and compilation apply to descent samplers; the ODE "
+                f"sampler {self.sampler!r} runs in float32 eagerly (got dtype {self.dtype!r}, "
+                f"compile {self.compile})"
+            )
 
 
 __all__ = ["SampleConfig"]

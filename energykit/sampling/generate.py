@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from energykit._checks import check_int, check_real
+from energykit._checks import check_int
 from energykit._repr import count_text, mean_text, tensor_text
 from energykit.descent import Progress, Solver
 from energykit.descent.fewstep import Landscape
@@ -20,7 +20,7 @@ from energykit.fields import EnergyField, Guided, LowPrecision, compile_networks
 from energykit.flows import Velocity
 from energykit.sampling.config import SampleConfig
 from energykit.sampling.plan import descender_for
-from energykit.sampling.samplers import AUTO, AUTO_ODE, check_sampler
+from energykit.sampling.samplers import AUTO, AUTO_ODE
 
 #: What `generate` samples: a field (by descent) or a velocity (by an ODE).
 Sampleable = EnergyField | Velocity
@@ -152,20 +152,7 @@ def _check_sampler_fits(model: object, cfg: SampleConfig) -> bool:
     """Whether `model` is integrated (a velocity), after checking that `cfg`'s sampler and
     non-finite mode suit it."""
     ode = _is_velocity(model)
-    try:
-        check_sampler(cfg.sampler, flow_matching=ode)
-    except ValueError as err:
-        raise ValueError(f"sampler: {err}") from None
-    if ode and cfg.nonfinite != "raise":
-        raise ValueError(
-            f"nonfinite: {cfg.nonfinite!r} applies to descent samplers; the ODE sampler "
-            f"{cfg.sampler!r} supports only 'raise'"
-        )
-    if ode and (cfg.dtype != "float32" or cfg.compile):
-        raise ValueError(
-            f"dtype {cfg.dtype!r} / compile {cfg.compile}: low precision and compilation "
-            f"apply to descent samplers; the ODE sampler {cfg.sampler!r} runs float32, eager"
-        )
+    cfg.check(flow_matching=ode)
     return ode
 
 
@@ -287,17 +274,7 @@ def _settings(cfg: SampleConfig, overrides: dict[str, Any]) -> SampleConfig:
     unknown = sorted(set(overrides) - set(known))
     if unknown:
         raise TypeError(f"generate: unknown setting {unknown[0]!r}; expected one of {known}")
-    cfg = dataclasses.replace(cfg, **overrides)
-    for key in ("n", "batch", "steps"):
-        check_int(key, getattr(cfg, key), minimum=1)
-    check_real("lr_scale", cfg.lr_scale, minimum=0.0, strict=True)
-    if cfg.nonfinite not in ("raise", "freeze"):
-        raise ValueError(f"nonfinite: expected 'raise' or 'freeze', got {cfg.nonfinite!r}")
-    if cfg.dtype not in DTYPES:
-        raise ValueError(f"dtype: expected one of {list(DTYPES)}, got {cfg.dtype!r}")
-    if not isinstance(cfg.compile, bool):
-        raise TypeError(f"compile: expected True or False, got {cfg.compile!r}")
-    return cfg
+    return dataclasses.replace(cfg, **overrides)
 
 
 def _check_draw(shape: tuple[int, ...], num_classes: int | None, label_offset: int) -> None:

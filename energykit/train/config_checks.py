@@ -11,7 +11,6 @@ from energykit._config import ConfigError
 from energykit.data.registry import DATASET_NAMES, DatasetInfo, dataset_info
 from energykit.objectives.kinds import objective_kind
 from energykit.sampling.config import SampleConfig
-from energykit.sampling.samplers import check_sampler
 from energykit.train.sections import (
     DataConfig,
     LoopConfig,
@@ -44,15 +43,6 @@ def _positive(key: str, value: float | int | None, *, strict: bool = True) -> No
     if value is not None and (value <= 0 if strict else value < 0):
         relation = "> 0" if strict else ">= 0"
         raise ConfigError(f"{key}: expected a value {relation}, got {value!r}")
-
-
-def check_sampler_name(name: str, flow_matching: bool, key: str) -> None:
-    """Refuse a sampler that does not exist or does not suit the model (`ConfigError`
-    naming `key`)."""
-    try:
-        check_sampler(name, flow_matching=flow_matching)
-    except ValueError as err:
-        raise ConfigError(f"{key}: {err}") from None
 
 
 def _check_data(d: DataConfig) -> DatasetInfo | None:
@@ -147,22 +137,5 @@ def _check_loop(t: LoopConfig, o: ObjectiveConfig) -> None:
 
 
 def _check_sample(s: SampleConfig, d: DataConfig, o: ObjectiveConfig) -> None:
-    for key in ("lr", "lr_scale", "g_min", "steps", "n", "batch"):
-        _positive(f"sample.{key}", getattr(s, key))
-    _positive("sample.momentum", s.momentum, strict=False)
-    _positive("sample.seed", s.seed, strict=False)
-    _positive("sample.cfg_channels", s.cfg_channels)
-    if s.cfg_scale != 1.0 and not d.class_conditional:
-        raise ConfigError(
-            f"sample.cfg_scale: guidance needs a class-conditional model "
-            f"(data.class_conditional=true), got cfg_scale={s.cfg_scale}"
-        )
     flow_matching = objective_kind(o.kind).flow_matching
-    check_sampler_name(s.sampler, flow_matching, "sample.sampler")
-    if flow_matching and (s.dtype != "float32" or s.compile):
-        key = "sample.dtype" if s.dtype != "float32" else "sample.compile"
-        raise ConfigError(
-            f"{key}: low precision and compilation apply to descent samplers; the ODE sampler "
-            f"of {o.kind!r} models runs in float32 eagerly (got dtype {s.dtype!r}, compile "
-            f"{s.compile})"
-        )
+    s.check(flow_matching=flow_matching, class_conditional=d.class_conditional)
