@@ -129,7 +129,7 @@ def generate(
             than float32 or `compile` with an ODE sampler.
     """
     cfg = _settings(cfg, overrides)
-    ode = _check_sampler_fits(model, cfg)
+    ode = _check_sampler_fits(model, cfg, num_classes)
     _check_draw(shape, num_classes, label_offset)
     x0, y = _noise(cfg, shape, num_classes, label_offset, device)
     guided = guided_for(_fast(model.eval(), cfg), cfg, num_classes)
@@ -148,11 +148,11 @@ def generate(
     return _join(chunks, y, time.perf_counter() - t0)
 
 
-def _check_sampler_fits(model: object, cfg: SampleConfig) -> bool:
-    """Whether `model` is integrated (a velocity), after checking that `cfg`'s sampler and
-    non-finite mode suit it."""
+def _check_sampler_fits(model: object, cfg: SampleConfig, num_classes: int | None) -> bool:
+    """Whether `model` is integrated (a velocity), after checking that `cfg` suits it and
+    its classes (`SampleConfig.check`)."""
     ode = _is_velocity(model)
-    cfg.check(flow_matching=ode)
+    cfg.check(flow_matching=ode, class_conditional=num_classes is not None)
     return ode
 
 
@@ -193,10 +193,6 @@ def _noise(
     x0 = torch.randn((cfg.n, *shape), generator=gen).to(device)
     if num_classes is not None:
         return x0, ((torch.arange(cfg.n) + label_offset) % num_classes).to(device)
-    if cfg.cfg_scale != 1.0:
-        raise ValueError(
-            f"cfg_scale: guidance needs a class-conditional model, got {cfg.cfg_scale}"
-        )
     return x0, None
 
 

@@ -186,8 +186,7 @@ class Trainer:
         return path
 
     def load(self, path: str | Path) -> None:
-        """Restore a checkpoint written by `save`; the config must match the trainer's
-        (`energykit.train.resume.check_resumable`)."""
+        """Restore a checkpoint written by `save` (checked by `resume.check_resumable`)."""
         payload = load_checkpoint(path, self.parallel.device)
         data = (tuple(self.data.shape), self.num_classes)
         model = None if self.parallel.sharded else self.state.model
@@ -220,8 +219,7 @@ class Trainer:
 
         Raises:
             NonFiniteError: a step was non-finite (the last checkpoint stays as it was).
-            TrainingStoppedError: SIGTERM or SIGINT arrived; the step it interrupted was finished
-                and saved to `out/last.pt`.
+            TrainingStoppedError: on SIGTERM or SIGINT, after finishing and saving the step.
         """
         until = self.config.train.steps if until is None else until
         if until < self.step:
@@ -283,7 +281,9 @@ class Trainer:
                 self._stop(stop.signum or signal.SIGTERM)
 
     def _stop(self, signum: int) -> None:
-        path = self.save() if self.out is not None else None
+        if self.out is not None and not self._cadence(self.config.train.ckpt_every):
+            self.save()  # (at a checkpoint step the loop has just written last.pt)
+        path = None if self.out is None else self.out / "last.pt"
         raise TrainingStoppedError(signum, self.step, path)
 
     def _record(self, log: Any, record: dict[str, Any]) -> None:
