@@ -1,6 +1,6 @@
 """Sampling by optimisation: the Descender, its results, NAG-GD and multistep optimisers,
 optimiser lookup, per-step schedules, and the paper's sampler defaults (step budget, NAG-GD
-look-ahead, the default descender)."""
+look-ahead) and the settings of one descent."""
 
 from energykit.descent._progress import Progress, ProgressFactory, tqdm_progress
 from energykit.descent.defaults import (
@@ -9,13 +9,13 @@ from energykit.descent.defaults import (
     PAPER_MOMENTUM,
     PAPER_STEPS,
     default_lr,
-    paper_descender,
 )
 from energykit.descent.descender import Descender, DescentState
 from energykit.descent.multistep import Multistep
 from energykit.descent.nag import NAGGD
 from energykit.descent.resolve import available_optimizers, resolve_optimizer
 from energykit.descent.result import DescentResult, DescentStep
+from energykit.descent.settings import DescentSettings
 from energykit.descent.solver import Solver, SolverFileError
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "PAPER_STEPS",
     "Descender",
     "DescentResult",
+    "DescentSettings",
     "DescentState",
     "DescentStep",
     "Multistep",
@@ -35,7 +36,6 @@ __all__ = [
     "SolverFileError",
     "available_optimizers",
     "default_lr",
-    "paper_descender",
     "resolve_optimizer",
     "tqdm_progress",
 ]

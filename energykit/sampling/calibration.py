@@ -18,8 +18,8 @@ import torch
 
 from energykit._checks import check_int
 from energykit.descent.calibrate import CalibrationLog, calibrate
-from energykit.descent.defaults import PAPER_STEPS, paper_descender
 from energykit.descent.fewstep import default_solver
+from energykit.descent.settings import DescentSettings
 from energykit.descent.solver import Solver
 from energykit.fields import EnergyField
 from energykit.sampling.config import SampleConfig
@@ -35,7 +35,7 @@ CALIBRATION_SAMPLES = 256
 @torch.no_grad()
 def _reference(field: Any, x0: torch.Tensor, cond: dict[str, Any]) -> torch.Tensor:
     """The paper's 250-step NAG-GD from `x0`."""
-    return paper_descender(field, "nag", steps=PAPER_STEPS).run(x0, **cond).x
+    return DescentSettings().descender(field).run(x0, **cond).x
 
 
 def calibrate_model(

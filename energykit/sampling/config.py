@@ -8,6 +8,7 @@ from typing import Literal
 from energykit._checks import check_int, check_real
 from energykit._config import ConfigError
 from energykit.descent.defaults import PAPER_MOMENTUM, PAPER_STEPS
+from energykit.descent.settings import check_descent_values
 
 #: The precisions a descent may run its network in.
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
@@ -102,14 +103,13 @@ class SampleConfig:
         return self
 
     def _check_ranges(self) -> None:
-        for key in ("n", "batch", "steps"):
+        check_descent_values(
+            "sample.", steps=self.steps, lr=self.lr, g_min=self.g_min, momentum=self.momentum
+        )
+        for key in ("n", "batch"):
             check_int(f"sample.{key}", getattr(self, key), minimum=1)
         check_int("sample.seed", self.seed, minimum=0)
         check_real("sample.lr_scale", self.lr_scale, minimum=0.0, strict=True)
-        check_real("sample.momentum", self.momentum, minimum=0.0)
-        for key in ("lr", "g_min"):
-            if getattr(self, key) is not None:
-                check_real(f"sample.{key}", getattr(self, key), minimum=0.0, strict=True)
         if self.cfg_channels is not None:
             check_int("sample.cfg_channels", self.cfg_channels, minimum=1)
         if self.nonfinite not in ("raise", "freeze"):

@@ -8,8 +8,9 @@ from typing import Any
 
 from energykit.descent import Descender, Progress, Solver, resolve_optimizer
 from energykit.descent.budget import budget_lr
-from energykit.descent.defaults import NAG_NAMES, PAPER_MOMENTUM, paper_descender
+from energykit.descent.defaults import PAPER_MOMENTUM
 from energykit.descent.fewstep import Landscape, default_solver, paper_budget
+from energykit.descent.settings import NAG_NAMES, DescentSettings
 from energykit.fields import EnergyField
 from energykit.sampling.config import SampleConfig
 from energykit.sampling.samplers import AUTO
@@ -70,10 +71,10 @@ def descender_for(
         solver: A calibrated solver, already checked against the model.
         progress: The descent's progress bar.
     """
-    common: dict[str, Any] = {"g_min": cfg.g_min, "nonfinite": cfg.nonfinite, "progress": progress}
+    common: dict[str, Any] = {"nonfinite": cfg.nonfinite, "progress": progress}
     chosen = descent_solver(cfg, landscape, solver)
     if chosen is not None:
-        return chosen.descender(field, **common)
+        return chosen.descender(field, g_min=cfg.g_min, **common)
     # `auto` at the paper's budget (or without a landscape) is the paper's NAG-GD, by name.
     name, momentum = ("nag", PAPER_MOMENTUM) if cfg.sampler == AUTO else (cfg.sampler, None)
     lr = budget_lr(resolve_optimizer(name), cfg.steps) if cfg.lr is None else cfg.lr
@@ -82,7 +83,8 @@ def descender_for(
     lr = None if lr is None else lr * cfg.lr_scale
     if momentum is None and name in NAG_NAMES:
         momentum = cfg.momentum
-    return paper_descender(field, name, steps=cfg.steps, lr=lr, momentum=momentum, **common)
+    settings = DescentSettings(name, steps=cfg.steps, lr=lr, g_min=cfg.g_min, momentum=momentum)
+    return settings.descender(field, **common)
 
 
 __all__ = ["descender_for", "descent_solver", "scaled"]

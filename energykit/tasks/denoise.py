@@ -14,7 +14,7 @@ from torch import Tensor
 
 from energykit._checks import check_batch, check_finite_tensor, check_unit_interval
 from energykit._interpolant import draw_noise, interpolate
-from energykit.descent import PAPER_STEPS, DescentResult, paper_descender
+from energykit.descent import PAPER_STEPS, DescentResult, DescentSettings
 from energykit.descent.resolve import OptimizerSpec
 from energykit.fields import EnergyField
 
@@ -89,9 +89,8 @@ def denoise(
         ValueError: an empty or non-finite `x_noisy`, or a bad `steps`/`lr`/`g_min`.
     """
     x_noisy = check_finite_tensor("x_noisy", check_batch("x_noisy", x_noisy))
-    descender = paper_descender(
-        check_field(field), optimizer, lr=lr, steps=steps, g_min=g_min, momentum=momentum
-    )
+    settings = DescentSettings(optimizer, steps, lr, g_min, momentum)
+    descender = settings.descender(check_field(field))
     return descender.run(x_noisy, **cond)
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from energykit._checks import check_batch, check_finite_tensor, check_shape
-from energykit.descent import PAPER_STEPS, DescentResult, paper_descender
+from energykit.descent import PAPER_STEPS, DescentResult, DescentSettings
 from energykit.descent.resolve import OptimizerSpec
 from energykit.fields import EnergyField
 from energykit.tasks.denoise import check_field
@@ -88,9 +88,8 @@ def inpaint(
         check_finite_tensor("init", torch.where(known, torch.zeros_like(init), init))
     m = known.to(x.dtype)
     x0 = torch.where(known, x, init)
-    descender = paper_descender(
-        _Masked(field), optimizer, lr=lr, steps=steps, g_min=g_min, momentum=momentum
-    )
+    settings = DescentSettings(optimizer, steps, lr, g_min, momentum)
+    descender = settings.descender(_Masked(field))
     result = descender.run(x0, inpaint_mask=m.contiguous(), **cond)
     # Known entries exactly as given (the optimiser never moved them; this removes round-off).
     return dataclasses.replace(result, x=torch.where(known, x, result.x))

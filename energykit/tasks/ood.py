@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from energykit._checks import check_batch, check_finite_tensor, check_int
-from energykit.descent import paper_descender
+from energykit.descent import DescentSettings
 from energykit.fields import EnergyField, NoEnergyError
 from energykit.tasks.denoise import check_field
 
@@ -76,7 +76,7 @@ def ood_scores(
         return torch.linalg.vector_norm(g.reshape(len(x), -1), dim=1)
     if method == "descent_steps" and g_min is None:
         raise ValueError("ood_scores method='descent_steps': expected g_min, got None")
-    descender = paper_descender(field, "gd", lr=lr, steps=steps, g_min=g_min, momentum=None)
+    descender = DescentSettings("gd", steps, lr, g_min).descender(field)
     result = descender.run(x, **cond)
     if method == "descent_steps":
         return result.steps.to(x.dtype)
