@@ -37,7 +37,16 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest
 
-docs: $(STAMP)
+# The docs need only the `docs` extra (mkdocstrings reads the sources without importing them):
+# no torch, no package install.
+DOCS_STAMP := $(VENV)/.energykit-docs
+$(DOCS_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q $$($(PY) -c "import tomllib; print(' '.join(repr(r) for r in \
+		tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['docs']))")
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
 	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 test: lint typecheck pytest docs

@@ -17,22 +17,35 @@ class ConfigError(ValueError):
 #: Device types a run may name; others (`meta`, `xla`, ...) cannot train or sample here.
 DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
 
+#: The device word that means "CUDA when this machine has it, else the CPU" (the default of
+#: `train.device` and of the commands' `--device`).
+AUTO_DEVICE = "auto"
+
+
+def resolve_device_name(text: str) -> str:
+    """`text`, with `auto` replaced by `cuda` when `torch.cuda.is_available()`, else `cpu`."""
+    if text == AUTO_DEVICE:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return text
+
 
 def parse_device(text: str, key: str) -> torch.device:
-    """`torch.device(text)` for a device a run may name (`cpu`, `cuda`, `cuda:1`, `mps`,
-    `xpu`); whether it exists on this machine is checked where it is used, not here (a
-    checkpoint trained on `cuda` still loads on a CPU machine).
+    """`torch.device(text)` for a device a run may name: `auto` (resolved here by
+    `resolve_device_name`), `cpu`, `cuda`, `cuda:1`, `mps` or `xpu`. Whether it exists on
+    this machine is checked where it is used, not here (a checkpoint trained on `cuda` still
+    loads on a CPU machine).
 
     Raises:
         ConfigError: `text` is not such a device; the message names `key`.
     """
     try:
-        device = torch.device(text)
+        device = torch.device(resolve_device_name(text))
     except (RuntimeError, TypeError):
         device = None
     if device is None or device.type not in DEVICE_TYPES:
         raise ConfigError(
-            f"{key}: expected a device such as 'cpu', 'cuda', 'cuda:1' or 'mps', got {text!r}"
+            f"{key}: expected 'auto' or a device such as 'cpu', 'cuda', 'cuda:1' or 'mps', "
+            f"got {text!r}"
         )
     return device
 
@@ -65,4 +78,11 @@ def available_device(text: str, key: str) -> torch.device:
     return device
 
 
-__all__ = ["DEVICE_TYPES", "ConfigError", "available_device", "parse_device"]
+__all__ = [
+    "AUTO_DEVICE",
+    "DEVICE_TYPES",
+    "ConfigError",
+    "available_device",
+    "parse_device",
+    "resolve_device_name",
+]

@@ -25,18 +25,38 @@ parser in `parser`, `main` in `app`. `main` runs the `cmd_*` function of this pa
 parser names, so it can be replaced here (tests do).
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from energykit.cli.app import USER_ERRORS, main
-from energykit.cli.calibrate import cmd_calibrate
-from energykit.cli.evaluate import EVALUATE_DATA, cmd_evaluate
-from energykit.cli.latents import cmd_latents, cmd_refbatch
 from energykit.cli.parser import build_parser
-from energykit.cli.plot import cmd_plot
-from energykit.cli.sample import cmd_sample
-from energykit.cli.train import cmd_train, enable_tf32
-from energykit.sampling import load_samples
+
+#: Names loaded on first use (PEP 562), so that `energykit --help` runs before torch is
+#: imported: each command's module imports torch and the library.
+_LAZY = {
+    "cmd_calibrate": "energykit.cli.calibrate",
+    "cmd_evaluate": "energykit.cli.evaluate",
+    "cmd_latents": "energykit.cli.latents",
+    "cmd_refbatch": "energykit.cli.latents",
+    "cmd_plot": "energykit.cli.plot",
+    "cmd_sample": "energykit.cli.sample",
+    "cmd_train": "energykit.cli.train",
+    "enable_tf32": "energykit.cli.train",
+    "load_samples": "energykit.sampling",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'energykit.cli' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # later reads, and a test's monkeypatch, see a plain attribute
+    return value
+
 
 __all__ = [
-    "EVALUATE_DATA",
     "USER_ERRORS",
     "build_parser",
     "cmd_calibrate",

@@ -3,9 +3,6 @@ one-line errors."""
 
 from __future__ import annotations
 
-import argparse
-import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,34 +77,3 @@ def not_samples(path: str, flag: str) -> str:
         f"{flag} {path!r}: expected a samples file (a tensor, or a dict with the samples "
         f"under 'x', as `energykit sample` writes), got {keys}"
     )
-
-
-def one_line(text: str) -> str:
-    """`text` with its lines joined by spaces."""
-    return " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
-
-
-def number(cast: Callable[[str], Any], low: float, strict: bool) -> Callable[[str], Any]:
-    """An argparse `type`: a finite number `> low` (`strict`) or `>= low`."""
-    relation = f"> {low:g}" if strict else f">= {low:g}"
-    noun = "an integer" if cast is int else "a number"
-
-    def parse(text: str) -> Any:
-        try:
-            value = cast(text)
-        except ValueError:
-            value = None
-        ok = value is not None and math.isfinite(value)
-        if not ok or (value <= low if strict else value < low):
-            raise argparse.ArgumentTypeError(f"expected {noun} {relation}, got {text!r}")
-        return value
-
-    parse.__name__ = noun  # argparse names the type in some messages
-    return parse
-
-
-POSITIVE_INT = number(int, 0, strict=True)
-NONNEG_INT = number(int, 0, strict=False)
-POSITIVE = number(float, 0.0, strict=True)
-NONNEG = number(float, 0.0, strict=False)
-FINITE = number(float, -math.inf, strict=True)

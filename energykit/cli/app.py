@@ -10,7 +10,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from energykit.cli._common import one_line
+from energykit.cli._args import one_line
 from energykit.cli.parser import build_parser
 
 #: Exceptions that mean the input was wrong (a flag, a key, a file, the machine), not a bug:
@@ -95,7 +95,7 @@ def _report(err: Exception, args: argparse.Namespace, debug: bool) -> int:
 def _sample_flag_named(message: str, args: argparse.Namespace) -> str:
     """A refusal of a `sample.KEY` value that came from the flag `--KEY` names the flag:
     `energykit sample` checks its flags as the recipe's `sample` section."""
-    from energykit.cli.sample import SAMPLE_FLAGS
+    from energykit.cli._args import SAMPLE_FLAGS
 
     key = message.partition(":")[0].removeprefix("sample.")
     if not message.startswith("sample.") or key not in SAMPLE_FLAGS:

@@ -20,9 +20,9 @@ import torch
 
 from energykit._config import available_device
 from energykit._io import load_npz
+from energykit.cli._args import EVALUATE_DATA
 from energykit.cli._common import check_out_file, read_samples, same_shape
 from energykit.cli._reference import refuse_reference
-from energykit.data import DATASETS
 from energykit.train import ConfigError, DataConfig
 from energykit.train.data import build_data
 from energykit.train.scoring import (
@@ -33,9 +33,6 @@ from energykit.train.scoring import (
     reference_of,
     score_samples,
 )
-
-#: Datasets `energykit evaluate` can score against by name (each has a held-out split).
-EVALUATE_DATA = tuple(name for name, info in DATASETS.items() if info.named_heldout)
 
 #: Column titles of the table `energykit evaluate` prints.
 COLUMNS = ("metric", "value", "floor", "better", "reference", "what it is")

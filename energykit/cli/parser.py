@@ -5,10 +5,20 @@ from __future__ import annotations
 import argparse
 from typing import Any, NoReturn
 
-from energykit.cli._common import FINITE, NONNEG, NONNEG_INT, POSITIVE, POSITIVE_INT, one_line
-from energykit.cli.evaluate import EVALUATE_DATA
-from energykit.cli.sample import SAMPLE_FLAGS
-from energykit.sampling import ODE_METHODS
+from energykit.cli._args import (
+    EVALUATE_DATA,
+    FINITE,
+    NONNEG,
+    NONNEG_INT,
+    ODE_METHOD_NAMES,
+    POSITIVE,
+    POSITIVE_INT,
+    SAMPLE_FLAGS,
+    one_line,
+)
+
+#: The `--device` help of the commands that run a network.
+DEVICE_HELP = "auto (cuda if present, else cpu), cpu or cuda (cuda:LOCAL_RANK under torchrun)"
 
 DEBUG_HELP = "on an error, also print the traceback (or set ENERGYKIT_DEBUG=1)"
 
@@ -99,7 +109,11 @@ def _add_train(sub: Any) -> None:
     t.add_argument(
         "overrides", nargs="*", default=[], help="section.key=value, e.g. train.steps=500"
     )
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress (default: a bar on a terminal, one line per logged step elsewhere)",
+    )
     t.add_argument("--fresh", action="store_true", help="ignore an existing OUT/last.pt")
     t.add_argument(
         "--resume-from",
@@ -123,7 +137,8 @@ def _add_sample(sub: Any) -> None:
     s.add_argument(
         "--sampler",
         help="auto (the budget's best default), or for EqM a descent optimiser (gd, nag, "
-        f"ab2, ab3, adam, any torch.optim name), for FM an ODE method ({', '.join(ODE_METHODS)})",
+        "ab2, ab3, adam, any torch.optim name), for FM an ODE method "
+        f"({', '.join(ODE_METHOD_NAMES)})",
     )
     s.add_argument(
         "--lr", type=POSITIVE, help="descent step of a named optimiser (unset: 0.425 / steps)"
@@ -159,7 +174,7 @@ def _add_sample(sub: Any) -> None:
     s.add_argument("--vae", help="decode latents with this AutoencoderKL (folder or cached id)")
     s.add_argument("--png-dir", help="also write every image as a PNG here")
     _add_reference_options(s)
-    s.add_argument("--device", default="cpu", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
+    s.add_argument("--device", default="auto", help=DEVICE_HELP)
     _add_progress_options(s)
     s.set_defaults(fn="cmd_sample")
 
@@ -202,7 +217,7 @@ def _add_calibrate(sub: Any) -> None:
     )
     c.add_argument("--cfg-scale", type=FINITE, help="guidance weight (default: the recipe's)")
     c.add_argument("--weights", choices=["ema", "raw"], default="ema", help="which weights")
-    c.add_argument("--device", default="cpu", help="cpu or cuda")
+    c.add_argument("--device", default="auto", help=DEVICE_HELP)
     c.set_defaults(fn="cmd_calibrate")
 
 
@@ -247,7 +262,7 @@ def _add_latents(sub: Any) -> None:
     la.add_argument("--shard-size", type=POSITIVE_INT, default=10_000, help="images per shard")
     la.add_argument("--no-flip", action="store_true", help="do not encode mirrored images")
     la.add_argument("--workers", type=NONNEG_INT, default=0, help="DataLoader workers")
-    la.add_argument("--device", default="cpu", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
+    la.add_argument("--device", default="auto", help=DEVICE_HELP)
     la.add_argument(
         "--dtype",
         choices=["float32", "float16", "bfloat16"],
@@ -308,7 +323,9 @@ def _add_evaluate(sub: Any) -> None:
         action="store_true",
         help="FID against the reference images even when --ref carries mu/sigma statistics",
     )
-    e.add_argument("--device", default="cpu", help="device of the --inception network")
+    e.add_argument(
+        "--device", default="auto", help="device of the --inception network (auto: cuda if present)"
+    )
     e.set_defaults(fn="cmd_evaluate")
 
 

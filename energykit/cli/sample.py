@@ -11,30 +11,12 @@ from typing import Any
 
 import torch
 
+from energykit.cli._args import SAMPLE_FLAGS
 from energykit.cli._common import check_folder, check_out_file
 from energykit.cli._reference import load_ours
 from energykit.sampling import sample_to_file
 from energykit.train import ConfigError, TrainConfig, TrainedModel
 from energykit.train.device import device_and_rank
-
-#: `energykit sample` flags that replace a field of the recipe's `sample` section.
-SAMPLE_FLAGS = (
-    "sampler",
-    "lr",
-    "lr_scale",
-    "momentum",
-    "steps",
-    "g_min",
-    "n",
-    "seed",
-    "batch",
-    "cfg_scale",
-    "cfg_channels",
-    "nonfinite",
-    "dtype",
-    "compile",
-    "solver",
-)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

@@ -26,8 +26,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_folder(args.out, "--out", "a run directory (it holds last.pt, log.jsonl)")
     resume = _resume_choice(args.resume_from, args.fresh)
     cfg = load_config(args.recipe, args.overrides)
-    available_device(cfg.train.device, "train.device")
-    if cfg.train.tf32 and torch.device(cfg.train.device).type == "cuda":
+    device = available_device(cfg.train.device, "train.device")
+    if cfg.train.tf32 and device.type == "cuda":
         enable_tf32()
     trainer = _trainer(cfg, args.out, not args.no_progress, resume)
     main_rank = trainer.parallel.dist.is_main

@@ -103,7 +103,6 @@ class DescentSettings:
         )
 
 
-
 __all__ = [
     "NAG_NAMES",
     "DescentSettings",

@@ -16,6 +16,9 @@ Hooks (each optional; `Callback` gives no-op defaults):
 - `on_eval(step, model, out) -> dict | None`: every `train.eval_every` steps and at the end,
   with the EMA model as a `TrainedModel` (it shares the trainer's weights: do not train it);
   the returned numbers of all callbacks go to the log as one `{"step", "eval"}` record;
+- `on_scores(step, scores, out)`: right after, with those merged numbers (trackers);
+- `on_samples(step, model, out)`: every `train.sample_every` steps, with the EMA model
+  (sample grids: `energykit.train.grid.SampleGrid`);
 - `on_checkpoint(step, path)`: after a checkpoint was written, with its path;
 - `on_end(step, history, out)`: when `fit` returns or stops (also on an error or a stop
   signal), with the log records of this call.
@@ -42,7 +45,7 @@ from energykit.train.scoring import score_samples
 from energykit.train.trained import TrainedModel
 
 #: The hooks a `Trainer` calls, in the order of a run.
-HOOKS = ("on_log", "on_eval", "on_checkpoint", "on_end")
+HOOKS = ("on_start", "on_log", "on_eval", "on_scores", "on_samples", "on_checkpoint", "on_end")
 
 
 class Callback:
@@ -51,12 +54,21 @@ class Callback:
     #: Run on every rank under torchrun (default: rank 0 only).
     all_ranks: bool = False
 
+    def on_start(self, step: int, out: Path | None) -> None:
+        """When `fit` starts (after a resume: at the resumed step)."""
+
     def on_log(self, step: int, metrics: dict[str, float], out: Path | None) -> None:
         """After a logged step: its metrics as floats."""
 
     def on_eval(self, step: int, model: TrainedModel, out: Path | None) -> dict[str, Any] | None:
         """At an evaluation step: numbers to log under `"eval"`, or `None`."""
         return None
+
+    def on_scores(self, step: int, scores: dict[str, Any], out: Path | None) -> None:
+        """After an evaluation: the numbers of every `on_eval`, merged (as logged)."""
+
+    def on_samples(self, step: int, model: TrainedModel, out: Path | None) -> None:
+        """Every `train.sample_every` steps: draw from the EMA model (sample grids)."""
 
     def on_checkpoint(self, step: int, path: Path) -> None:
         """After the checkpoint `path` was written."""
@@ -94,14 +106,23 @@ class CallbackList:
     def evaluate(
         self, step: int, model: Callable[[], TrainedModel], out: Path | None
     ) -> dict[str, Any]:
-        """The merged numbers of every `on_eval` here (`model` is built only when one
-        exists)."""
-        hooks = [cb for cb in self._here if implements(cb, "on_eval")]
-        view = model() if hooks else None
+        """The merged numbers of every `on_eval` here, then given to every `on_scores`
+        (`model` is built only when an `on_eval` exists)."""
         scores: dict[str, Any] = {}
-        for cb in hooks:
-            scores.update(cb.on_eval(step, view, out) or {})  # type: ignore[attr-defined]
+        for result in self.with_model("on_eval", step, model, out):
+            scores.update(result or {})
+        if scores:
+            self.call("on_scores", step, scores, out)
         return scores
+
+    def with_model(
+        self, hook: str, step: int, model: Callable[[], TrainedModel], out: Path | None
+    ) -> list[Any]:
+        """What `hook(step, model, out)` of every callback here that has it returns (`model`
+        is built once, and only when one exists)."""
+        hooks = [cb for cb in self._here if implements(cb, hook)]
+        view = model() if hooks else None
+        return [getattr(cb, hook)(step, view, out) for cb in hooks]
 
 
 @dataclass

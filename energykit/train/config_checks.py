@@ -11,6 +11,7 @@ from energykit._config import ConfigError
 from energykit.data.registry import DATASET_NAMES, DatasetInfo, dataset_info
 from energykit.objectives.kinds import objective_kind
 from energykit.sampling.config import SampleConfig
+from energykit.track.names import parse_track
 from energykit.train.sections import (
     DataConfig,
     LoopConfig,
@@ -125,8 +126,9 @@ def _check_loop(t: LoopConfig, o: ObjectiveConfig) -> None:
             "with the double backward they need crashed or gave near-zero gradients in our "
             "tests; use train.parallel=ddp"
         )
-    for key in ("seed", "log_every", "eval_every", "ckpt_every", "keep_every"):
+    for key in ("seed", "log_every", "eval_every", "ckpt_every", "keep_every", "sample_every"):
         _positive(f"train.{key}", getattr(t, key), strict=False)
+    parse_track(t.track)
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay: expected a value in [0, 1), got {t.ema_decay}")
     if t.compile and objective_kind(o.kind).has_energy:

@@ -3,9 +3,10 @@
 A resumed run must be the run that was checkpointed: every config key that changes the
 training trajectory (seed, batch, EMA decay, accumulation, data, net, objective, optimiser,
 precision, ...) must match the checkpoint's. Only the keys in `TRAJECTORY_FREE` may differ:
-how long to train and how often to log, evaluate and checkpoint, how to sample, the device
-index, where the data lives, and how the step is run (`train.compile`: the same maths, though
-compiled kernels may round differently; `train.prefetch`: the same draws).
+how long to train and how often to log, evaluate, checkpoint and draw sample grids, the
+trackers, how to sample, the device (compared as the type it resolves to), where the data
+lives, and how the step is run (`train.compile`: the same maths, though compiled kernels may
+round differently; `train.prefetch`: the same draws).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 from energykit._io import atomic_write
 from energykit.train.checkpoint import check_trainer_payload, check_weights_fit, intact_checkpoints
 from energykit.train.config import TrainConfig
+from energykit.train.parallel import Parallel
 from energykit.train.state import STATE_KEYS
 
 #: Config keys (`section.key`, or `section.*`) that a resume may change.
@@ -31,6 +33,8 @@ TRAJECTORY_FREE = frozenset(
         "train.keep_every",
         "train.compile",
         "train.prefetch",
+        "train.track",
+        "train.sample_every",
         "data.path",
         "sample.*",
     }
@@ -39,8 +43,9 @@ TRAJECTORY_FREE = frozenset(
 
 def trajectory_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """The trajectory-changing keys on which two config dicts differ, as readable lines
-    `"train.seed: checkpoint 0, this run 1"`. The device is compared by type only (`cuda:0`
-    and `cuda:1` are the same run; `cpu` and `cuda` are not)."""
+    `"train.seed: checkpoint 0, this run 1"`. `train.device` is not compared as written
+    (`auto` names different devices on different machines): `check_resumable` compares the
+    device type the checkpoint was trained on with this run's."""
     out = []
     for section in sorted(set(saved) | set(current)):
         if f"{section}.*" in TRAJECTORY_FREE:
@@ -50,7 +55,7 @@ def trajectory_differences(saved: dict[str, Any], current: dict[str, Any]) -> li
             name = f"{section}.{key}"
             a, b = old.get(key), new.get(key)
             if name == "train.device":
-                a, b = _device_type(a), _device_type(b)
+                continue
             if name not in TRAJECTORY_FREE and a != b:
                 out.append(f"{name}: checkpoint {old.get(key)!r}, this run {new.get(key)!r}")
     return out
@@ -59,14 +64,16 @@ def trajectory_differences(saved: dict[str, Any], current: dict[str, Any]) -> li
 def check_resumable(
     payload: dict[str, Any],
     config: TrainConfig,
-    world_size: int,
+    parallel: Parallel,
     data: tuple[tuple[int, ...], int | None],
     path: str | Path,
     model: nn.Module | None = None,
 ) -> None:
     """The checkpoint `payload` (read from `path`) continues this run: a `Trainer` checkpoint
-    with every key a resume reads, the same trajectory-changing config keys, world size (one
-    RNG state per rank), sample shape and classes (`data`), and weights that fit `model`
+    with every key a resume reads, the same trajectory-changing config keys, the world size
+    of `parallel` (one RNG state per rank) and its device type (`train.device` resolved:
+    `cuda:0` and `cuda:1` are the same run, `cpu` and `cuda` are not; `auto` is compared as
+    what it chose), sample shape and classes (`data`), and weights that fit `model`
     (when given; not for FSDP shards). Data of the user's own is recorded only by its
     description, so a different tensor of the same size is not seen.
 
@@ -85,10 +92,18 @@ def check_resumable(
             "checkpoint's values, or start a new run with --fresh (resume=False) or another "
             "--out"
         )
+    world_size, device_type = parallel.dist.world_size, parallel.device.type
     if int(payload["world_size"]) != world_size:
         raise ValueError(
             f"{where}: written by {payload['world_size']} process(es); exact resume needs the "
             f"same world size, this run has {world_size}"
+        )
+    if payload["device_type"] != device_type:
+        raise ValueError(
+            f"{where}: trained on {payload['device_type']!r}; this run resolves train.device="
+            f"{config.train.device!r} to {device_type!r}, and kernels round differently on "
+            f"another device type. Set train.device={payload['device_type']} (on a machine "
+            "that has it), or start over with --fresh (resume=False)"
         )
     shape, classes = tuple(payload["shape"]), payload["num_classes"]
     if (shape, classes) != data:
@@ -162,7 +177,3 @@ def trim_log(path: Path, step: int) -> int:
         text = "".join(f"{line}\n" for line in kept).encode()
         atomic_write(path, lambda f: f.write(text))
     return dropped
-
-
-def _device_type(device: object) -> str:
-    return str(device).split(":", 1)[0]

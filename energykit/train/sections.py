@@ -162,7 +162,12 @@ class LoopConfig:
         eval_every: Steps between sample-quality evaluations (0: only at the end).
         ckpt_every: Steps between checkpoints (0: only at the end).
         keep_every: Also keep a copy of the checkpoint at these multiples (0: only `last.pt`).
-        device: `cpu`, `cuda`, `cuda:1`, ...
+        device: `auto` (CUDA when this machine has it, else the CPU), `cpu`, `cuda`,
+            `cuda:1`, ...
+        track: Experiment trackers, comma-separated: `tensorboard`, `mlflow`, `wandb`, or
+            `none` (`energykit.track`); `log.jsonl` stays the record either way.
+        sample_every: Steps between sample grids from the EMA model, written to
+            `OUT/samples/step_NNNNNNN.png` and sent to the trackers (0: none).
         tf32: Let float32 matmuls and convolutions on CUDA use TF32. Only the recipe runner
             (`energykit train`) switches it on; the library never changes global settings.
         parallel: Under `torchrun`: `ddp` (replicated weights) or `fsdp` (FSDP2 sharding;
@@ -181,7 +186,9 @@ class LoopConfig:
     eval_every: int = 0
     ckpt_every: int = 1000
     keep_every: int = 0
-    device: str = "cpu"
+    device: str = "auto"
+    track: str = "none"
+    sample_every: int = 0
     grad_accum: int = 1
     tf32: bool = False
     parallel: Literal["ddp", "fsdp"] = "ddp"

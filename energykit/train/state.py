@@ -19,7 +19,16 @@ from energykit.train.prefetch import BatchPrefetcher, BatchSource
 RANK_SEED_STRIDE = 1_000_003
 
 #: What `TrainState.load_state_dict` reads from a checkpoint.
-STATE_KEYS = ("step", "model", "ema", "ema_counters", "optimizer", "rng_ranks", "world_size")
+STATE_KEYS = (
+    "step",
+    "model",
+    "ema",
+    "ema_counters",
+    "optimizer",
+    "rng_ranks",
+    "world_size",
+    "device_type",
+)
 
 
 @dataclass(eq=False)
@@ -86,6 +95,7 @@ class TrainState:
             "optimizer": parallel.optimizer_state(self.model, self.optimizer),
             "rng_ranks": ranks,
             "world_size": parallel.dist.world_size,
+            "device_type": parallel.device.type,
         }
 
     def load_state_dict(self, payload: dict[str, Any], parallel: Parallel) -> None:

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from energykit._distributed import barrier
 from energykit._io import UnreadableFileError, remove_stale_temps
 from energykit.train.build import build_net, training_optimizer
-from energykit.train.callbacks import CallbackList, SampleEvaluation
+from energykit.train.callbacks import CallbackList
 from energykit.train.checkpoint import (
     CHECKPOINT_FORMAT,
     load_checkpoint,
@@ -29,6 +29,7 @@ from energykit.train.guard import DivergenceGuard, refuse_nonfinite_state
 from energykit.train.log import Progress, open_log, scalar, write_record
 from energykit.train.parallel import Parallel
 from energykit.train.resume import check_resumable, check_steps_left, resume_hint, resume_source
+from energykit.train.run_callbacks import callbacks_for
 from energykit.train.setup import check_net_output, prefetch_enabled, resolve_run
 from energykit.train.state import TrainState
 from energykit.train.step import MicroLoss, train_step
@@ -45,11 +46,10 @@ class Trainer:
     trainer.fit()          # resumes from runs/digits-eqm/last.pt when it exists
     ```
 
-    The parts: `Parallel` (devices, batch split, DDP/FSDP2), `TrainState` (model, EMA,
-    optimiser, generators, step: every checkpoint holds it, so a resume is bit-exact on CPU),
-    `train_step`, the divergence guard (a NaN/inf step is never applied, and nothing
-    non-finite is saved), `energykit.train.resume` (a resume refuses a config that changes
-    the trajectory), callbacks, and clean stops on SIGTERM/SIGINT (`energykit.train.stop`).
+    The parts: `Parallel` (devices, DDP/FSDP2), `TrainState` (model, EMA, optimiser,
+    generators, step: a checkpoint holds it, so a resume is bit-exact on CPU), `train_step`,
+    the divergence guard (nothing non-finite is applied or saved), `energykit.train.resume`,
+    callbacks (`run_callbacks`), and clean stops on SIGTERM/SIGINT (`energykit.train.stop`).
 
     Args:
         config: What to train (its `net` / `data` sections are replaced by `net` / `data`,
@@ -62,8 +62,10 @@ class Trainer:
         data: Data of your own: a floating-point tensor `(N, *shape)`, a torch `Dataset` of
             `x` or `(x, y)` items, or a `DataSource` (`energykit.train.own_data`).
         callbacks: Hooks run between steps (`energykit.train.callbacks`); `None`: the default
-            `SampleEvaluation` when `train.eval_every > 0`. A sequence replaces the default.
-        progress: Show a tqdm progress bar (when tqdm is installed).
+            `SampleEvaluation` when `train.eval_every > 0`. A sequence replaces it; the
+            trackers and sample grids the config asks for run either way.
+        progress: Show progress on stderr: a tqdm bar on a terminal, one line per logged
+            step in a pipe or a batch job's log (`energykit.train.log.Progress`).
         resume: `True`: continue from `out/last.pt` when it exists; `False`: start afresh
             (overwriting the run's checkpoints); a path: continue from that checkpoint.
     """
@@ -87,9 +89,7 @@ class Trainer:
         model = model.to(p.device)
         if net is not None:
             check_net_output(model, self.config, self.data, p.device)
-        if callbacks is None:
-            default = SampleEvaluation.for_run(self.config, self.data, p.device)
-            callbacks = [default] if t.eval_every > 0 else []
+        callbacks = callbacks_for(self.config, self.data, p.device, callbacks)
         self.callbacks = CallbackList(callbacks, is_main=p.dist.is_main)
         ema = EMA(model, t.ema_decay, warmup=t.ema_warmup)
         #: An unsharded CPU copy of a user's net under FSDP, to gather the EMA into.
@@ -190,7 +190,7 @@ class Trainer:
         payload = load_checkpoint(path, self.parallel.device)
         data = (tuple(self.data.shape), self.num_classes)
         model = None if self.parallel.sharded else self.state.model
-        check_resumable(payload, self.config, self.parallel.dist.world_size, data, path, model)
+        check_resumable(payload, self.config, self.parallel, data, path, model)
         self.state.load_state_dict(payload, self.parallel)
         self.saved_step = self.step
 
@@ -213,8 +213,7 @@ class Trainer:
 
     def fit(self, until: int | None = None) -> list[dict[str, Any]]:
         """Train up to step `until` (default `train.steps`); returns the log records.
-
-        Checkpoints go to `out/last.pt` every `train.ckpt_every` steps and at the end, and to
+        Checkpoints: `out/last.pt` every `train.ckpt_every` steps and at the end, and
         `out/step_*.pt` every `train.keep_every`.
 
         Raises:
@@ -230,6 +229,7 @@ class Trainer:
         log = open_log(self.out, self.config.to_dict(), self.step) if self.out and main else None
         bar = Progress(self.progress and main, initial=self.step, total=until)
         first = len(self.history)
+        self.callbacks.call("on_start", self.step, self.out)
         try:
             if log is not None:
                 write_record(
@@ -253,9 +253,8 @@ class Trainer:
         return bool(every) and self.step % every == 0
 
     def _loop(self, until: int, log: Any, bar: Progress, stop: StopRequests) -> None:
-        """Steps up to `until`, each followed by its log record, evaluation and checkpoints
-        at the steps their cadences name. The loss is read back (with the running average
-        the progress bar shows) only on log steps."""
+        """Steps up to `until`, each followed by its log record, evaluation, sample grids and
+        checkpoints at their cadences; the loss is read back only on log steps."""
         t = self.config.train
         start, start_step = time.perf_counter(), self.step
         while self.step < until:
@@ -269,9 +268,11 @@ class Trainer:
                 self._record(log, {"step": self.step, **metrics})
                 self.guard.raise_if_tripped(self.saved_step)  # the host waits here anyway
                 self.callbacks.call("on_log", self.step, metrics, self.out)
-                bar.show()
+                bar.show(self.step, metrics)
             if self._cadence(t.eval_every):
                 self._evaluate(log)
+            if self._cadence(t.sample_every):
+                self.callbacks.with_model("on_samples", self.step, self.trained, self.out)
             if self.out is not None and self._cadence(t.ckpt_every):
                 self.save()
             if self.out is not None and self._cadence(t.keep_every):

@@ -36,6 +36,6 @@ def test_dataset_names_come_from_the_loaders():
     assert [dataset_info(n).images for n in ("digits", "latents", "moons")] == [1, 1, 0]
     with pytest.raises(ValueError, match=r"data\.name: expected one of 'digits'"):
         dataset_info("cifar")
-    from energykit.cli import EVALUATE_DATA
+    from energykit.cli._args import EVALUATE_DATA
 
     assert set(EVALUATE_DATA) == set(DATASET_NAMES) - {"latents"}
