@@ -22,8 +22,9 @@ import numpy as np
 class Tracker(Protocol):
     """What a tracker does for a training run."""
 
-    #: The run id to store for a resume (`None` when the tracker needs none).
-    run_id: str | None
+    @property
+    def run_id(self) -> str | None:
+        """The run id to store for a resume (`None` when the tracker needs none)."""
 
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         """Numbers at `step` (names such as `loss`, `eval/fid_proxy`)."""

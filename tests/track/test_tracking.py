@@ -9,10 +9,11 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+import torch
 
 from energykit._config import ConfigError
 from energykit.track import STATE_FILE, parse_track
-from energykit.train import Callback, Trainer, load_config
+from energykit.train import Callback, Trainer, load_checkpoint, load_config
 
 TINY = [
     "net.width=16",
@@ -130,6 +131,11 @@ def test_sample_grids_are_written_and_sent_to_tensorboard(tmp_path):
     assert a.shape == (8 * 9 + 1, 8 * 9 + 1) and np.array_equal(a, b)  # 8x8 tiles, fixed seed
     acc, _ = _tensorboard(tmp_path / "a")
     assert [e.step for e in acc.Images("samples")] == [4, 8]
+    # Grids and trackers change no trajectory: the same weights as a run without them.
+    Trainer(load_config(None, [*TINY, "data.name=digits"]), tmp_path / "c", progress=False).fit()
+    with_grids, without = (load_checkpoint(tmp_path / r / "last.pt") for r in ("a", "c"))
+    for part in ("model", "ema"):
+        assert all(torch.equal(v, without[part][k]) for k, v in with_grids[part].items())
 
 
 def test_wandb_offline_writes_its_run_files(tmp_path, monkeypatch):
