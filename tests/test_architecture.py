@@ -31,7 +31,8 @@ ALLOWED: dict[str, set[str]] = {
     "tasks": {"fields", "descent"},
     "interop": {"nets", "fields"},
     "sampling": {"fields", "descent", "flows", "data"},
-    "train": {"objectives", "nets", "data", "sampling", "metrics"},
+    "track": set(),
+    "train": {"objectives", "nets", "data", "sampling", "metrics", "track"},
     "viz": set(PACKAGES) - {"cli", "viz"},  # imports what it draws
     "cli": set(PACKAGES) - {"cli"},  # may import everything
 }

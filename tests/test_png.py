@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from energykit.viz.png import grid_pixels, png_bytes, write_png
+from energykit._png import grid_pixels, png_bytes, write_png
 
 
 @settings(max_examples=25, deadline=None)

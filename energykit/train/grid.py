@@ -2,7 +2,7 @@
 model with the recipe's sampler, written to `OUT/samples/step_NNNNNNN.png` and sent to the
 trackers. It runs between steps, so the steps in between get no host sync.
 
-Images are tiled into one PNG (`energykit.viz.png`, no imaging package needed); 2-D data is
+Images are tiled into one PNG (`energykit._png`, no imaging package needed); 2-D data is
 drawn as a scatter plot when matplotlib is installed (else one line says so, once); cached
 latents are not drawn (decoding needs the VAE, which training does not load; one line says
 so, once: decode samples with `energykit sample --vae`).
@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from energykit._png import grid_pixels, image_grid, write_png
 from energykit.sampling import SampleConfig
 from energykit.track.tracking import Tracking
 from energykit.train.callbacks import Callback
 from energykit.train.trained import TrainedModel
-from energykit.viz.grids import image_grid
-from energykit.viz.png import grid_pixels, write_png
 
 #: Samples in a grid (an 8 x 8 tile for images).
 GRID_SAMPLES = 64
@@ -96,10 +95,16 @@ class SampleGrid(Callback):
             pixels = grid_pixels(image_grid(x).numpy())
             write_png(path, pixels)
             return pixels
-        from energykit.viz import save_samples
-
-        save_samples(x, path, title=path.stem)
         import matplotlib.image as mpimg
+        from matplotlib.figure import Figure  # no pyplot: no backend, no global state
+
+        fig = Figure(figsize=(4, 4), dpi=80)
+        ax = fig.add_subplot()
+        points = x.detach().cpu().float().numpy()
+        ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.6)
+        ax.set_title(path.stem)
+        ax.set_aspect("equal")
+        fig.savefig(path)
 
         return grid_pixels(np.asarray(mpimg.imread(path))[..., :3])
 

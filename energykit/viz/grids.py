@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from energykit._png import image_grid
 from energykit.viz._mpl import pyplot
-
-
-def image_grid(x: Tensor, nrow: int | None = None, pad: int = 1) -> Tensor:
-    """Tile images `(B, C, H, W)` in $[-1, 1]$ into one `(H', W', C)` array in $[0, 1]$.
-
-    Args:
-        x: Images; values are clipped to $[-1, 1]$.
-        nrow: Images per row (default: about square).
-        pad: Pixels of white between images.
-    """
-    if x.ndim != 4:
-        raise ValueError(f"image_grid x: expected (B, C, H, W), got {tuple(x.shape)}")
-    b, c, h, w = x.shape
-    nrow = nrow or math.ceil(math.sqrt(b))
-    rows = math.ceil(b / nrow)
-    grid = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
-    img = (x.detach().cpu().float().clamp(-1, 1) + 1) / 2
-    for i in range(b):
-        r, col = divmod(i, nrow)
-        top, left = pad + r * (h + pad), pad + col * (w + pad)
-        grid[:, top : top + h, left : left + w] = img[i]
-    return grid.permute(1, 2, 0)
 
 
 def save_samples(x: Tensor, path: str | Path, *, title: str | None = None, **kw: Any) -> Path:

@@ -1,19 +1,46 @@
-"""PNG files written and read with the standard library alone (zlib), so sample grids while
-training need no imaging package: 8-bit grayscale or RGB, no interlace, filter 0."""
+"""Images tiled into a grid, and PNG files written with the standard library alone (zlib), so
+sample grids while training need no imaging package: 8-bit grayscale or RGB, no interlace,
+filter 0. Shared by `energykit.viz` (which re-exports `image_grid`) and the grids training
+draws."""
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from energykit._io import atomic_write
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: PNG colour types by channel count: grayscale, RGB.
 COLOUR_TYPES = {1: 0, 3: 2}
+
+
+def image_grid(x: Tensor, nrow: int | None = None, pad: int = 1) -> Tensor:
+    """Tile images `(B, C, H, W)` in $[-1, 1]$ into one `(H', W', C)` array in $[0, 1]$.
+
+    Args:
+        x: Images; values are clipped to $[-1, 1]$.
+        nrow: Images per row (default: about square).
+        pad: Pixels of white between images.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"image_grid x: expected (B, C, H, W), got {tuple(x.shape)}")
+    b, c, h, w = x.shape
+    nrow = nrow or math.ceil(math.sqrt(b))
+    rows = math.ceil(b / nrow)
+    grid = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
+    img = (x.detach().cpu().float().clamp(-1, 1) + 1) / 2
+    for i in range(b):
+        r, col = divmod(i, nrow)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[:, top : top + h, left : left + w] = img[i]
+    return grid.permute(1, 2, 0)
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -56,4 +83,4 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
-__all__ = ["grid_pixels", "png_bytes", "write_png"]
+__all__ = ["grid_pixels", "image_grid", "png_bytes", "write_png"]
