@@ -104,6 +104,7 @@ class SampleGrid(Callback):
         ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.6)
         ax.set_title(path.stem)
         ax.set_aspect("equal")
+        path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path)
 
         return grid_pixels(np.asarray(mpimg.imread(path))[..., :3])

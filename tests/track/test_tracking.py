@@ -138,6 +138,18 @@ def test_sample_grids_are_written_and_sent_to_tensorboard(tmp_path):
         assert all(torch.equal(v, without[part][k]) for k, v in with_grids[part].items())
 
 
+def test_two_d_grids_are_scatter_plots(tmp_path):
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    grid = ["data.name=8gaussians", "train.sample_every=4", "sample.steps=5"]
+    Trainer(load_config(None, [*TINY, *grid]), tmp_path, progress=False).fit()
+    names = sorted(p.name for p in (tmp_path / "samples").iterdir())
+    assert names == ["step_0000004.png", "step_0000008.png"]
+    image = np.asarray(Image.open(tmp_path / "samples" / names[-1]).convert("RGB"))
+    assert image.shape == (320, 320, 3) and image.std() > 0  # 4 x 4 inches at 80 dpi, drawn
+
+
 def test_wandb_offline_writes_its_run_files(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
