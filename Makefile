@@ -42,8 +42,9 @@ pytest: $(STAMP)
 DOCS_STAMP := $(VENV)/.energykit-docs
 $(DOCS_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q $$($(PY) -c "import tomllib; print(' '.join(repr(r) for r in \
-		tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['docs']))")
+	$(PY) -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))\
+		['project']['optional-dependencies']['docs']))" > $(VENV)/docs-requirements.txt
+	$(PY) -m pip install -q -r $(VENV)/docs-requirements.txt
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
