@@ -9,12 +9,14 @@ the data in one step. A trained field is not the ideal one, and the schedule bel
 to trained digits models (`docs/fewstep.md`, three training seeds), in those units:
 
 - $K - 1$ equal Adams-Bashforth-2 steps summing to $P_K = p_K \\, a / \\lambda$, with
-  $p_K = \\mathrm{clip}(1 + \\tfrac14 \\log_2(K / 5), 1, 1.5)$ (1 at 5 steps, 1.25 at 10,
-  1.5 from 20): with few steps the plateau is crossed just once, with more the descent goes on
-  past it into the basin, which keeps the samples' detail (stopping at $a / \\lambda$ with many
-  steps gives smooth samples that sit close to training images);
-- one final step of $2 (1 - a) / \\lambda$ (the trained field's decay is about half the ideal
-  one's, so the ideal jump falls short).
+  $p_K = \\min(1 + \\tfrac14 \\log_2(K / 5), 1.5)$ (0.82 at 3 steps, 1 at 5, 1.25 at 10,
+  1.5 from 20): with few steps the plateau is crossed just once (at 3 and 4 steps not quite:
+  the two or three long steps overshoot), with more the descent goes on past it into the
+  basin, which keeps the samples' detail (stopping at $a / \\lambda$ with many steps gives
+  smooth samples that sit close to training images);
+- one final step of $J_K (1 - a) / \\lambda$ with $J_K = 2 + 0.2 \\max(0, 5 - K)$ (2 from 5
+  steps on, 2.4 at 3): the trained field's decay is about half the ideal one's, so the ideal
+  jump ($J = 1$) falls short, and more so after fewer plateau steps.
 
 At the paper's budget (`PAPER_STEPS`, 250) and above, the default is the paper's sampler,
 NAG-GD with step $0.425 / K$ and look-ahead 0.3, so reference parity holds. A field trained
@@ -32,10 +34,10 @@ from energykit.descent.budget import PAPER_STEPS, default_lr
 from energykit.descent.nag import PAPER_MOMENTUM
 from energykit.descent.solver import Solver, multistep_solver
 
-#: Plateau length $p_K$ in units of $a / \\lambda$: `clip(1 + PLATEAU_SLOPE log2(K / 5), 1, 1.5)`.
-PLATEAU_MIN, PLATEAU_MAX, PLATEAU_SLOPE = 1.0, 1.5, 0.25
-#: The final step in units of $(1 - a) / \\lambda$.
-JUMP = 2.0
+#: Plateau length $p_K$ in units of $a / \\lambda$: `min(1 + PLATEAU_SLOPE log2(K / 5), 1.5)`.
+PLATEAU_MAX, PLATEAU_SLOPE = 1.5, 0.25
+#: The final step in units of $(1 - a) / \\lambda$: `JUMP + JUMP_SLOPE max(0, 5 - K)`.
+JUMP, JUMP_SLOPE = 2.0, 0.2
 #: Adams-Bashforth order of the plateau steps.
 ORDER = 2
 
@@ -62,8 +64,12 @@ class Landscape:
 
 def plateau_length(steps: int) -> float:
     """$p_K$, the plateau's length in units of $a / \\lambda$ for a budget of `steps`."""
-    p = 1.0 + PLATEAU_SLOPE * math.log2(steps / 5)
-    return min(PLATEAU_MAX, max(PLATEAU_MIN, p))
+    return min(PLATEAU_MAX, 1.0 + PLATEAU_SLOPE * math.log2(steps / 5))
+
+
+def jump_length(steps: int) -> float:
+    """$J_K$, the final step in units of $(1 - a) / \\lambda$ for a budget of `steps`."""
+    return JUMP + JUMP_SLOPE * max(0, 5 - steps)
 
 
 def paper_budget(steps: int, landscape: Landscape | None) -> bool:
@@ -86,11 +92,19 @@ def default_solver(steps: int, landscape: Landscape | None) -> Solver:
     if paper_budget(k, landscape):
         return multistep_solver([default_lr(k)] * k, PAPER_MOMENTUM, order=1)
     assert landscape is not None  # `paper_budget` is true without one
-    jump = JUMP * (1.0 - landscape.a) / landscape.scale
+    jump = jump_length(k) * (1.0 - landscape.a) / landscape.scale
     if k == 1:
         return multistep_solver([jump], 0.0, order=1)
     plateau = plateau_length(k) * landscape.a / landscape.scale
     return multistep_solver([plateau / (k - 1)] * (k - 1) + [jump], 0.0, order=ORDER)
 
 
-__all__ = ["JUMP", "ORDER", "Landscape", "default_solver", "paper_budget", "plateau_length"]
+__all__ = [
+    "JUMP",
+    "ORDER",
+    "Landscape",
+    "default_solver",
+    "jump_length",
+    "paper_budget",
+    "plateau_length",
+]

@@ -8,24 +8,32 @@ import math
 import pytest
 import torch
 
-from energykit.descent.fewstep import JUMP, Landscape, default_solver, plateau_length
+from energykit.descent.fewstep import Landscape, default_solver, jump_length, plateau_length
 from energykit.fields import Quadratic
 
 
-@pytest.mark.parametrize(("steps", "p"), [(2, 1.0), (5, 1.0), (10, 1.25), (20, 1.5), (200, 1.5)])
+@pytest.mark.parametrize(
+    ("steps", "p"),
+    [(2, 1 + math.log2(0.4) / 4), (3, 1 + math.log2(0.6) / 4), (5, 1.0), (10, 1.25), (20, 1.5)],
+)
 def test_plateau_length(steps, p):
     assert plateau_length(steps) == pytest.approx(p, rel=1e-12)
 
 
+@pytest.mark.parametrize(("steps", "j"), [(1, 2.8), (3, 2.4), (4, 2.2), (5, 2.0), (10, 2.0)])
+def test_jump_length(steps, j):
+    assert jump_length(steps) == pytest.approx(j, rel=1e-12)
+
+
 @pytest.mark.parametrize("land", [Landscape(), Landscape(0.5, 1.0), Landscape(0.9, 6.0)])
-@pytest.mark.parametrize("steps", [2, 5, 10, 49, 249])
+@pytest.mark.parametrize("steps", [2, 3, 5, 10, 49, 249])
 def test_plateau_steps_then_one_jump_in_the_landscapes_units(land, steps):
     s = default_solver(steps, land)
     assert s.steps == steps and s.momentum == (0.0,) * steps
     plateau = plateau_length(steps) * land.a / land.scale
     assert math.isclose(sum(s.lr[:-1]), plateau, rel_tol=1e-12)
     assert len(set(s.lr[:-1])) == 1  # equal plateau steps
-    assert s.lr[-1] == pytest.approx(JUMP * (1 - land.a) / land.scale, rel=1e-12)
+    assert s.lr[-1] == pytest.approx(jump_length(steps) * (1 - land.a) / land.scale, rel=1e-12)
     assert s.weights[0] == (1.0,) and all(w == (1.5, -0.5) for w in s.weights[1:])  # AB2
 
 
@@ -43,7 +51,7 @@ def test_no_landscape_gets_the_generic_default_at_any_budget():
 
 
 def test_one_step_is_the_jump():
-    assert default_solver(1, Landscape()).lr == (pytest.approx(0.1),)
+    assert default_solver(1, Landscape()).lr == (pytest.approx(2.8 * 0.2 / 4.0),)
 
 
 def test_the_default_costs_exactly_its_budget():
