@@ -10,13 +10,14 @@ to trained digits models (`docs/fewstep.md`, three training seeds), in those uni
 
 - $K - 1$ equal Adams-Bashforth-2 steps summing to $P_K = p_K \\, a / \\lambda$, with
   $p_K = \\min(1 + \\tfrac14 \\log_2(K / 5), 1.5)$ (0.82 at 3 steps, 1 at 5, 1.25 at 10,
-  1.5 from 20): with few steps the plateau is crossed just once (at 3 and 4 steps not quite:
-  the two or three long steps overshoot), with more the descent goes on past it into the
-  basin, which keeps the samples' detail (stopping at $a / \\lambda$ with many steps gives
-  smooth samples that sit close to training images);
+  1.5 from 20): with few steps the plateau is crossed about once (a little less below 5
+  steps: that is what measured best), with more
+  the descent goes on past it into the basin, which keeps the samples' detail (stopping at
+  $a / \\lambda$ with many steps gives smooth samples that sit close to training images);
 - one final step of $J_K (1 - a) / \\lambda$ with $J_K = 2 + 0.2 \\max(0, 5 - K)$ (2 from 5
   steps on, 2.4 at 3): the trained field's decay is about half the ideal one's, so the ideal
-  jump ($J = 1$) falls short, and more so after fewer plateau steps.
+  jump ($J = 1$) falls short, and more so after fewer plateau steps. The values below 5 steps
+  were chosen on seed 0's digits model and checked on seeds 1 and 2 (`docs/fewstep.md`).
 
 At the paper's budget (`PAPER_STEPS`, 250) and above, the default is the paper's sampler,
 NAG-GD with step $0.425 / K$ and look-ahead 0.3, so reference parity holds. A field trained
