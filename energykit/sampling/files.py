@@ -154,6 +154,7 @@ def sample_to_file(
     force_solver: bool = False,
     solver: Solver | None = None,
 ) -> dict[str, Any] | None:
+    # long function: a public entry point; most of its lines document its arguments.
     """Draw `cfg.n` samples, sharded over ranks, and write them to `out` (see the module doc).
 
     Args:
@@ -170,9 +171,8 @@ def sample_to_file(
         step_progress: Show a tqdm bar over each batch's descent steps (rank 0; needs tqdm).
         force_solver: Use `cfg.solver` with another model of the same kind and shape (e.g.
             another training seed of its recipe), not only the one it was fitted for.
-        solver: A loaded calibrated solver instead of the file `cfg.solver` names (e.g. the
-            one an exported folder carries, `TrainedModel.solver`), checked the same way;
-            `cfg.steps` must be its steps.
+        solver: A loaded solver instead of `cfg.solver`'s file (`TrainedModel.solver` of an
+            exported folder), checked the same way; `cfg.steps` must be its steps.
 
     Returns:
         On rank 0 a summary (`n`, `nfe_mean`, `seconds`, `steps_mean`, `out`,
@@ -190,12 +190,7 @@ def sample_to_file(
     """
     dist = dist or DistInfo()
     out = _check_out(out, decode)
-    if solver is None:
-        solver = solver_for(model, cfg, force=force_solver)
-    elif cfg.solver is not None:
-        raise ValueError(f"solver: give a loaded solver or cfg.solver, not both ({cfg.solver!r})")
-    else:
-        solver.check_model(model.binding(cfg.cfg_scale), force=force_solver, where="solver")
+    solver = _checked_solver(model, cfg, solver, force_solver)
     plan = _parts_plan(out, model, cfg, decode is not None, dist)
     plan.guard()
     bars = step_progress and dist.rank == 0
@@ -208,6 +203,18 @@ def sample_to_file(
         summary["solver"] = cfg.solver or "embedded"
     shutil.rmtree(plan.folder, ignore_errors=True)
     return summary
+
+
+def _checked_solver(
+    model: SampleSource, cfg: SampleConfig, solver: Solver | None, force: bool
+) -> Solver | None:
+    """`solver` (a loaded one) or the file `cfg.solver` names, checked against `model`."""
+    if solver is None:
+        return solver_for(model, cfg, force=force)
+    if cfg.solver is not None:
+        raise ValueError(f"solver: give a loaded solver or cfg.solver, not both ({cfg.solver!r})")
+    solver.check_model(model.binding(cfg.cfg_scale), force=force, where="solver")
+    return solver
 
 
 def _draw_batches(

@@ -4,35 +4,34 @@ is and how to load and sample it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
 
-if TYPE_CHECKING:
-    from energykit.train.trained import TrainedModel
+from energykit.objectives import objective_kind
 
 #: Tags every exported energykit model carries on the Hub.
 TAGS = ("energykit", "equilibrium-matching", "energy-based-model")
 
 
-def model_card(model: TrainedModel, config: dict[str, Any], parameters: int) -> str:
-    """The card's text (front matter and body) for `model`, exported with `config` (the
-    content of `config.json`), whose network has `parameters` parameters."""
-    recipe = config["recipe"]
+def model_card(config: dict[str, Any], parameters: int) -> str:
+    """The card's text (front matter and body) of the model that `config` (the content of
+    `config.json`) describes, whose network has `parameters` parameters."""
+    recipe, classes = config["recipe"], config["num_classes"]
     sample = recipe["sample"]
-    kind = "flow matching" if model.spec.flow_matching else "Equilibrium Matching"
-    tags = [*TAGS, "flow-matching" if model.spec.flow_matching else "eqm"]
+    flow_matching = objective_kind(config["kind"]).flow_matching
+    kind = "flow matching" if flow_matching else "Equilibrium Matching"
+    tags = [*TAGS, "flow-matching" if flow_matching else "eqm"]
     data = ModelCardData(library_name="energykit", tags=tags, license=None)
     conditioning = (
-        f"class-conditional ({model.num_classes} classes)"
-        if model.num_classes is not None
-        else "unconditional"
+        f"class-conditional ({classes} classes)" if classes is not None else "unconditional"
     )
     lines = [
-        f"# {model.kind} on {model.dataset}",
+        f"# {config['kind']} on {recipe['data']['name']}",
         "",
-        f"An energykit {kind} model (objective kind `{model.kind}`), {conditioning}, samples of "
-        f"shape {tuple(model.shape)}, {model.step:,} training steps, {model.weights} weights, "
+        f"An energykit {kind} model (objective kind `{config['kind']}`), {conditioning}, "
+        f"samples of shape {tuple(config['shape'])}, {config['step']:,} training steps, "
+        f"{config['weights']} weights, "
         f"{parameters:,} parameters (`{recipe['net']['kind']}` backbone).",
         "",
         f"Default sampler: `{sample['sampler']}`, {sample['steps']} steps, guidance scale "

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from energykit._extras import install_hint
 
-if TYPE_CHECKING:
-    from energykit.train.trained import TrainedModel
+
+class Uploadable(Protocol):
+    """What `push_to_hub` needs of a model (`energykit.train.TrainedModel` is one)."""
+
+    def save_pretrained(self, folder: str | Path) -> Path: ...
 
 
 def _hub() -> Any:
@@ -31,7 +34,7 @@ def _check_repo_id(repo_id: object) -> str:
 
 
 def push_to_hub(
-    model: TrainedModel,
+    model: Uploadable,
     repo_id: str,
     *,
     token: str | None = None,

@@ -146,9 +146,8 @@ class TrainedModel:
         private: bool | None = None,
         commit_message: str = "Upload energykit model",
     ) -> str:
-        """Upload the exported folder (`save_pretrained`) to the Hugging Face Hub repository
-        `repo_id` (created if needed); returns the commit URL. See
-        `energykit.train.hub.push_to_hub`."""
+        """Upload `save_pretrained`'s folder to the Hub repository `repo_id` (created if
+        needed); returns the commit URL. See `energykit.train.hub.push_to_hub`."""
         from energykit.train.hub import push_to_hub
 
         return push_to_hub(
@@ -237,6 +236,21 @@ def load_trained(
         TypeError: `net` is not an `nn.Module`.
         ImportError: a folder or `repo_id` without safetensors / huggingface_hub.
     """
+    _check_source(path, repo_id, revision, cache_dir, weights)
+    if repo_id is not None:
+        from energykit.train.hub import download
+
+        path = download(repo_id, revision=revision, cache_dir=cache_dir)
+    assert path is not None  # _check_source: exactly one of path and repo_id
+    if Path(path).is_dir():
+        return _from_folder(path, net, device, weights)
+    return _from_checkpoint(path, net, device, weights)
+
+
+def _check_source(
+    path: object, repo_id: object, revision: object, cache_dir: object, weights: object
+) -> None:
+    """Exactly one of `path` and `repo_id`; `revision`, `cache_dir` only with `repo_id`."""
     if weights not in ("ema", "raw"):
         raise ValueError(f"load_trained weights: expected 'ema' or 'raw', got {weights!r}")
     if (path is None) == (repo_id is None):
@@ -246,16 +260,24 @@ def load_trained(
         )
     if repo_id is None and (revision is not None or cache_dir is not None):
         raise ValueError("load_trained revision, cache_dir: only with repo_id")
-    from energykit.train import pretrained
 
-    if repo_id is not None:
-        from energykit.train.hub import download
 
-        folder = download(repo_id, revision=revision, cache_dir=cache_dir)
-        return pretrained.load_pretrained(folder, net=net, device=device, weights=weights)
-    if Path(path).is_dir():  # type: ignore[arg-type]
-        return pretrained.load_pretrained(path, net=net, device=device, weights=weights)  # type: ignore[arg-type]
-    return _from_checkpoint(path, net, device, weights)  # type: ignore[arg-type]
+def _from_folder(
+    folder: str | Path, net: nn.Module | None, device: str | torch.device, weights: str
+) -> TrainedModel:
+    """`load_trained` of an exported folder (`energykit.train.pretrained`)."""
+    from energykit.train.pretrained import load_pretrained
+    from energykit.train.pretrained_config import CONFIG_FILE, LatentVAE
+
+    module, config = load_pretrained(folder, net=net, device=device, weights=weights)
+    vae = None if config["vae"] is None else LatentVAE(**config["vae"])
+    shape, classes, solver = tuple(config["shape"]), config["num_classes"], config["solver"]
+    cfg, step = config["recipe"], config["step"]
+    model = TrainedModel(module, config["kind"], shape, classes, cfg, step, weights, solver, vae)
+    if solver is not None:
+        where = f"exported folder {str(folder)!r} ({CONFIG_FILE} solver)"
+        solver.check_model(model.binding(solver.model.get("cfg_scale", 1.0)), where=where)
+    return model
 
 
 def _from_checkpoint(

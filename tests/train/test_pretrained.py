@@ -16,7 +16,7 @@ from energykit.cli import main
 from energykit.nets.dit import DiT
 from energykit.sampling import Solver, generate, load_samples
 from energykit.train import Trainer, load_checkpoint, load_config, load_trained
-from energykit.train.pretrained import CONFIG_KEYS
+from energykit.train.pretrained_config import CONFIG_KEYS
 from tests.helpers import TINY_REFERENCE_KW
 
 TINY = ["net.width=16", "net.depth=1", "train.batch=8", "train.steps=3", "sample.steps=6"]
