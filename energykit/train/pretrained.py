@@ -151,7 +151,8 @@ def _vae_record(model: Exportable, vae: LatentVAE | None) -> dict[str, Any] | No
 
         if (Path(model.config.data.path) / MANIFEST).is_file():
             manifest = LatentManifest.read(model.config.data.path)
-            vae = LatentVAE(manifest.vae, manifest.scaling_factor)
+            if manifest.vae:  # folders encoded in code may not name their VAE
+                vae = LatentVAE(manifest.vae, manifest.scaling_factor)
     return None if vae is None else {"name": vae.name, "scaling_factor": vae.scaling_factor}
 
 

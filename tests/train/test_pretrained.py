@@ -8,6 +8,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import safetensors.torch
 import torch
@@ -309,3 +310,48 @@ def test_config_json_holds_exactly_the_documented_keys(runs, tmp_path):
     assert raw["solver"] is None and raw["vae"] is None and raw["shape"] == [1, 8, 8]
     card = (folder / "README.md").read_text()
     assert card.startswith("---\nlibrary_name: energykit\n") and "load_trained" in card
+
+
+def test_a_latent_dit_model_records_its_vae_and_decodes_the_same(tmp_path):
+    pytest.importorskip("diffusers")
+    import functools
+
+    from energykit.data.encode import encode_folder
+    from energykit.interop.vae import encode_moments, load_vae
+    from energykit.testing import tiny_image_folder, tiny_vae
+
+    vae_dir = tiny_vae(tmp_path / "vae")
+    images = tiny_image_folder(tmp_path / "img", classes=2, per_class=2)
+    encode = functools.partial(encode_moments, load_vae(vae_dir))
+    latents = tmp_path / "lat"
+    encode_folder(
+        images,
+        latents,
+        encode,
+        scaling_factor=0.18215,
+        image_size=16,
+        progress=False,
+        vae_name="tiny-vae",
+    )
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "imagenet256" / "smoke.yaml"
+    tiny = [f"data.path={latents}", "train.device=cpu", "train.steps=2", "train.tf32=false"]
+    run = tmp_path / "run"
+    Trainer(load_config(recipe, tiny), run, progress=False).fit()
+    folder = _export(run / "last.pt", tmp_path / "dir")
+    model = load_trained(folder)
+    assert model.vae is not None and (model.vae.name, model.vae.scaling_factor) == (
+        "tiny-vae",
+        0.18215,
+    )
+    flags = ["--n", "3", "--vae", str(vae_dir), "--no-progress"]
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    assert main(["sample", str(run / "last.pt"), "--out", str(a), *flags]) == 0
+    assert main(["sample", str(folder), "--out", str(b), *flags]) == 0
+    with np.load(a) as za, np.load(b) as zb:
+        assert (za["arr_0"] == zb["arr_0"]).all() and (za["arr_1"] == zb["arr_1"]).all()
+    # --vae records the VAE of a model whose latent folder is not at hand.
+    other = _export(run / "last.pt", tmp_path / "other", "--vae", "org/vae", "--vae-scale", "0.5")
+    assert json.loads((other / "config.json").read_text())["vae"] == {
+        "name": "org/vae",
+        "scaling_factor": 0.5,
+    }
