@@ -14,7 +14,7 @@ from energykit.cli._reference import load_ours
 from energykit.cli.sample import reference_model
 from energykit.train import ConfigError, TrainConfig, TrainedModel, build_net
 from energykit.train.checkpoint import check_weights_fit
-from energykit.train.pretrained import LatentVAE
+from energykit.train.pretrained_config import LatentVAE
 
 #: The scaling factor of the paper's SD VAE latents (`--vae-scale` default).
 SD_VAE_SCALE = 0.18215

@@ -106,7 +106,7 @@ def save_pretrained(
     atomic_write(target / WEIGHTS_FILE, lambda f: f.write(data), size=len(data))
     text = json.dumps(config, indent=1, allow_nan=False) + "\n"
     atomic_write(target / CONFIG_FILE, lambda f: f.write(text.encode()))
-    card_text = card(config, sum(v.numel() for v in state.values()))
+    card_text = card(config, sum(p.numel() for p in model.net.parameters()))
     atomic_write(target / CARD_FILE, lambda f: f.write(card_text.encode()))
     return target
 
@@ -126,13 +126,11 @@ def _modules() -> tuple[Any, Callable[..., str]]:
 
 
 def _check_target(folder: Path) -> Path:
+    """`folder`, created, after refusing a file or a folder holding other files."""
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"save_pretrained folder {str(folder)!r}: a file, not a folder")
-    others = (
-        sorted(p.name for p in folder.iterdir() if p.name not in FOLDER_FILES)
-        if (folder.is_dir())
-        else []
-    )
+    found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    others = [name for name in found if name not in FOLDER_FILES]
     if others:
         raise FileExistsError(
             f"save_pretrained folder {str(folder)!r}: holds {others[:3]}, not only an export's "
