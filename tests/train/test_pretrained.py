@@ -355,3 +355,23 @@ def test_a_latent_dit_model_records_its_vae_and_decodes_the_same(tmp_path):
         "name": "org/vae",
         "scaling_factor": 0.5,
     }
+
+
+def test_an_embedded_solver_of_another_model_is_refused_at_load(runs, tmp_path):
+    ckpt = runs["eqm"]
+    solver_file = tmp_path / "k2.json"
+    fit = ["--steps", "2", "--samples", "8", "--iterations", "1", "--out", str(solver_file)]
+    assert main(["calibrate", str(ckpt), *fit]) == 0
+    folder = _export(ckpt, tmp_path / "dir", "--solver", str(solver_file))
+    _rewrite_config(folder, lambda c: c["solver"]["model"].update(weights_sha256="0" * 64))
+    with pytest.raises(ValueError, match=r"config\.json solver\): fitted for a model with weig"):
+        load_trained(folder)
+
+
+def test_without_safetensors_the_error_names_the_extra(runs, tmp_path, monkeypatch):
+    import sys
+
+    folder = _export(runs["eqm"], tmp_path / "dir")
+    monkeypatch.setitem(sys.modules, "safetensors.torch", None)
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[hub\]'"):
+        load_trained(folder)
