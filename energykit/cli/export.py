@@ -83,15 +83,14 @@ def native_reference(
     }
     raw["objective"] = {"kind": "eqm" if ebm == "none" else "eqm-dot"}
     cfg = TrainConfig.from_dict(raw)
-    net = build_net(cfg.net, cfg.objective, ref.shape, ref.num_classes)
     state = dict(dit.state_dict())
+    dtype = state["x_embedder.proj.weight"].dtype  # the stored precision, kept
+    net = build_net(cfg.net, cfg.objective, ref.shape, ref.num_classes).to(dtype)
     check_weights_fit(net, state, f"reference checkpoint {path!r}")
     for key in ("final_layer.linear.weight", "final_layer.linear.bias"):
         state[key] = -state[key]
     net.load_state_dict(state)
-    model = TrainedModel(
-        net.to(state[key].dtype).eval(), cfg.objective.kind, ref.shape, ref.num_classes, cfg, 0
-    )
+    model = TrainedModel(net.eval(), cfg.objective.kind, ref.shape, ref.num_classes, cfg, 0)
     _check_same_gradient(ref, model)
     return model
 

@@ -183,6 +183,9 @@ def load_pretrained(
     except Exception as err:  # safetensors raises its own error types for a damaged header
         raise ValueError(f"{where}: {WEIGHTS_FILE} is not a safetensors file ({err})") from None
     module = net_for(config["recipe"], tuple(config["shape"]), config["num_classes"], net, where)
+    floats = {t.dtype for t in state.values() if t.is_floating_point()}
+    if net is None and len(floats) == 1:
+        module.to(floats.pop())  # the stored precision (e.g. a float64 reference export)
     check_weights_fit(module, state, f"{where} ({WEIGHTS_FILE})")
     bad = nonfinite_entries(state)
     if bad:

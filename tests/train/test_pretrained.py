@@ -267,8 +267,8 @@ def test_an_embedded_solver_is_what_sample_dir_uses(runs, tmp_path, capsys):
     assert "fitted for a model with" in capsys.readouterr().err
 
 
-def _reference_checkpoint(path: Path) -> Path:
-    net = DiT(**TINY_REFERENCE_KW)
+def _reference_checkpoint(path: Path, dtype: torch.dtype = torch.float32) -> Path:
+    net = DiT(**TINY_REFERENCE_KW).to(dtype)
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for p in net.parameters():
@@ -294,6 +294,19 @@ def test_a_reference_checkpoint_exports_and_samples_the_same(tmp_path, head):
     assert main(["sample", str(ref), *flags, "--out", str(a), *draw, "--no-progress"]) == 0
     assert main(["sample", str(folder), "--out", str(b), *draw, "--no-progress"]) == 0
     assert torch.equal(load_samples(a)[0], load_samples(b)[0])
+
+
+def test_a_float64_reference_checkpoint_keeps_its_precision(tmp_path):
+    from energykit.interop import load_reference_eqm
+
+    ref = _reference_checkpoint(tmp_path / "ref.pt", torch.float64)
+    folder = _export(ref, tmp_path / "dir", "--reference", "dot", "--num-heads", "2")
+    stored = safetensors.torch.load_file(folder / "model.safetensors")
+    assert {t.dtype for t in stored.values()} == {torch.float64}
+    x = torch.randn((3, 2, 4, 4), dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([0, 1, 2])
+    want = load_reference_eqm(ref, ebm="dot", num_heads=2).gradient(x, y=y)
+    assert torch.equal(load_trained(folder).field().gradient(x, y=y), want)
 
 
 def test_a_reference_l2_checkpoint_is_refused_in_one_line(tmp_path, capsys):
