@@ -114,7 +114,7 @@ def _subparsers() -> dict[str, argparse.ArgumentParser]:
 
 
 @pytest.mark.parametrize(
-    "name", ["energykit", "train", "sample", "evaluate", "plot", "latents", "refbatch"]
+    "name", ["energykit", "train", "sample", "export", "evaluate", "plot", "latents", "refbatch"]
 )
 def test_help_shows_every_default(name):
     parser = _subparsers()[name]

@@ -1,11 +1,12 @@
-"""The `energykit` command: `train`, `sample`, `calibrate`, `evaluate`, `plot`, `latents`,
-`refbatch`.
+"""The `energykit` command: `train`, `sample`, `calibrate`, `export`, `evaluate`, `plot`,
+`latents`, `refbatch`.
 
 ```
 energykit train RECIPE.yaml --out DIR [section.key=value ...]
-energykit sample CHECKPOINT --out FILE [--sampler auto --lr L --steps K --g-min G --n N]
+energykit sample CHECKPOINT_OR_DIR --out FILE [--sampler auto --lr L --steps K --g-min G --n N]
                  [--solver SOLVER.json --cfg-scale W --cfg-channels K --vae VAE --png-dir DIR]
 energykit calibrate CHECKPOINT --steps K --out SOLVER.json [--samples 256 --iterations 300]
+energykit export CHECKPOINT DIR [--weights raw --solver SOLVER.json --vae NAME]
 energykit evaluate SAMPLES [--data NAME | --ref REFERENCE [--inception NET.pt]] [--json FILE]
 energykit plot SAMPLES_OR_CHECKPOINT --out FILE.png
 energykit latents IMAGE_DIR --out LATENT_DIR --vae VAE [--image-size 256]
@@ -20,9 +21,9 @@ file, a device this machine lacks, a non-finite loss) exits with status 2 and on
 (a bug) exits with status 1 and one line naming the exception type. `--debug` (or the
 environment variable `ENERGYKIT_DEBUG=1`) also prints the traceback.
 
-One module per command (`train`, `sample`, `calibrate`, `evaluate`, `latents`, `plot`), the
-parser in `parser`, `main` in `app`. `main` runs the `cmd_*` function of this package that the
-parser names, so it can be replaced here (tests do).
+One module per command (`train`, `sample`, `calibrate`, `export`, `evaluate`, `latents`,
+`plot`), the parser in `parser`, `main` in `app`. `main` runs the `cmd_*` function of this
+package that the parser names, so it can be replaced here (tests do).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from energykit.cli.parser import build_parser
 _LAZY = {
     "cmd_calibrate": "energykit.cli.calibrate",
     "cmd_evaluate": "energykit.cli.evaluate",
+    "cmd_export": "energykit.cli.export",
     "cmd_latents": "energykit.cli.latents",
     "cmd_refbatch": "energykit.cli.latents",
     "cmd_plot": "energykit.cli.plot",
@@ -61,6 +63,7 @@ __all__ = [
     "build_parser",
     "cmd_calibrate",
     "cmd_evaluate",
+    "cmd_export",
     "cmd_latents",
     "cmd_plot",
     "cmd_refbatch",

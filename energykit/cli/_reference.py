@@ -45,8 +45,9 @@ def refuse_reference(
 
 
 def load_ours(path: str, device: torch.device | str, weights: Any, command: str) -> TrainedModel:
-    """`load_trained(path)`; a reference checkpoint is refused naming the flag that loads it:
-    `--reference` of `energykit sample` (`command`, or another command that lacks it).
+    """`load_trained(path)` (a checkpoint or an exported folder); a reference checkpoint is
+    refused naming the flag that loads it: `--reference` of `energykit sample` or `export`
+    (`command`), or of `energykit sample` for a command that lacks it.
 
     Raises:
         ConfigError: `path` is a checkpoint of the reference EqM release.
@@ -57,7 +58,7 @@ def load_ours(path: str, device: torch.device | str, weights: Any, command: str)
     except ValueError:
         remedy = (
             "pass {flags}{recorded}"
-            if command == "sample"
+            if command in ("sample", "export")
             else f"`energykit {command}` reads checkpoints of `energykit train` only; sample it "
             "with {sample}"
         )

@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_train,
         _add_sample,
         _add_calibrate,
+        _add_export,
         _add_latents,
         _add_refbatch,
         _add_evaluate,
@@ -132,7 +133,10 @@ def _add_sample(sub: Any) -> None:
         "checkpoint recipe's `sample` section.",
         _RecipeFormatter,
     )
-    s.add_argument("checkpoint", help="checkpoint written by `energykit train`")
+    s.add_argument(
+        "checkpoint",
+        help="checkpoint written by `energykit train`, or a folder of `energykit export`",
+    )
     s.add_argument("--out", required=True, help="samples file (.pt or .npz)")
     s.add_argument(
         "--sampler",
@@ -221,8 +225,37 @@ def _add_calibrate(sub: Any) -> None:
     c.set_defaults(fn="cmd_calibrate")
 
 
+def _add_export(sub: Any) -> None:
+    x = _command(
+        sub,
+        "export",
+        "write a checkpoint as a shareable folder (safetensors + config.json + model card)",
+        "Write DIR/model.safetensors (the EMA weights, or --weights raw), DIR/config.json "
+        "(recipe, kind, shape, classes, sampler defaults, the VAE of a latent model, a "
+        "calibrated solver, the SHA-256 of the weights file) and DIR/README.md (a model "
+        "card), never optimiser state. `load_trained(DIR)` and `energykit sample DIR` sample "
+        "it exactly as the checkpoint.",
+    )
+    x.add_argument("checkpoint", help="checkpoint written by `energykit train` (or --reference)")
+    x.add_argument("dir", metavar="DIR", help="folder to write (new, or a previous export)")
+    x.add_argument(
+        "--weights", choices=["ema", "raw"], default="ema", help="export the EMA or the raw weights"
+    )
+    x.add_argument(
+        "--solver",
+        metavar="SOLVER.json",
+        help="embed this calibrated solver (energykit calibrate); `energykit sample DIR` uses it",
+    )
+    x.add_argument("--vae", metavar="NAME", help="record the VAE that decodes a latent model")
+    x.add_argument(
+        "--vae-scale", type=POSITIVE, default=0.18215, help="the latents' scaling factor (--vae)"
+    )
+    _add_reference_options(x)
+    x.set_defaults(fn="cmd_export")
+
+
 def _add_reference_options(s: argparse.ArgumentParser) -> None:
-    """`energykit sample`'s options for checkpoints of the reference EqM release."""
+    """`energykit sample` / `export` options for checkpoints of the reference EqM release."""
     s.add_argument(
         "--reference",
         choices=["none", "dot", "l2"],

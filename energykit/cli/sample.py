@@ -14,7 +14,7 @@ import torch
 from energykit.cli._args import SAMPLE_FLAGS
 from energykit.cli._common import check_folder, check_out_file
 from energykit.cli._reference import load_ours
-from energykit.sampling import sample_to_file
+from energykit.sampling import Solver, sample_to_file
 from energykit.train import ConfigError, TrainConfig, TrainedModel
 from energykit.train.device import device_and_rank
 
@@ -37,8 +37,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
         else reference_model(args.checkpoint, args.reference, args.preset, args.num_heads)
     )
     overrides = {k: getattr(args, k) for k in SAMPLE_FLAGS if getattr(args, k) is not None}
+    embedded = embedded_solver(model, args)
     if args.solver is not None:
         overrides.update(solver_overrides(args))
+    elif embedded is not None:
+        overrides.update({"steps": embedded.steps, "lr": None})
     elif args.force:
         raise ConfigError("--force: only with --solver")
     cfg = dataclasses.replace(model.config.sample, **overrides).check(
@@ -56,6 +59,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         progress=args.progress is not False,
         step_progress=step_bars(args.progress),
         force_solver=args.force,
+        solver=embedded,
     )
     if summary is not None:
         extra = f", steps mean {summary['steps_mean']:.1f}" if "steps_mean" in summary else ""
@@ -81,6 +85,14 @@ def solver_overrides(args: argparse.Namespace) -> dict[str, Any]:
         if getattr(args, flag) is not None:
             raise ConfigError(f"--{flag}: the solver {args.solver!r} fixes it; drop --{flag}")
     return {"solver": args.solver, "steps": solver.steps, "lr": None}
+
+
+def embedded_solver(model: TrainedModel, args: argparse.Namespace) -> Solver | None:
+    """The calibrated solver an exported folder carries, used unless `--solver` or one of
+    `--sampler`, `--lr`, `--momentum`, `--steps` chooses another descent."""
+    flags = ("solver", "sampler", "lr", "momentum", "steps")
+    chosen = [f for f in flags if getattr(args, f) is not None]
+    return None if chosen else model.solver
 
 
 def step_bars(flag: bool | None) -> bool:

@@ -9,6 +9,7 @@ s = generate(model.field(), model.shape, model.config.sample, n=64, landscape=mo
 
 from energykit.descent.defaults import DEFAULT_STEP_BUDGET, default_lr
 from energykit.descent.fewstep import Landscape
+from energykit.descent.solver import Solver, SolverFileError
 from energykit.flows import Velocity
 from energykit.sampling.config import SampleConfig
 from energykit.sampling.files import (
@@ -31,6 +32,8 @@ __all__ = [
     "SampleSource",
     "Sampleable",
     "Samples",
+    "Solver",
+    "SolverFileError",
     "Velocity",
     "check_sampler",
     "default_lr",

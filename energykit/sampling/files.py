@@ -152,7 +152,9 @@ def sample_to_file(
     progress: bool = True,
     step_progress: bool = False,
     force_solver: bool = False,
+    solver: Solver | None = None,
 ) -> dict[str, Any] | None:
+    # long function: a public entry point; most of its lines document its arguments.
     """Draw `cfg.n` samples, sharded over ranks, and write them to `out` (see the module doc).
 
     Args:
@@ -169,6 +171,8 @@ def sample_to_file(
         step_progress: Show a tqdm bar over each batch's descent steps (rank 0; needs tqdm).
         force_solver: Use `cfg.solver` with another model of the same kind and shape (e.g.
             another training seed of its recipe), not only the one it was fitted for.
+        solver: A loaded solver instead of `cfg.solver`'s file (`TrainedModel.solver` of an
+            exported folder), checked the same way; `cfg.steps` must be its steps.
 
     Returns:
         On rank 0 a summary (`n`, `nfe_mean`, `seconds`, `steps_mean`, `out`,
@@ -186,7 +190,7 @@ def sample_to_file(
     """
     dist = dist or DistInfo()
     out = _check_out(out, decode)
-    solver = solver_for(model, cfg, force=force_solver)
+    solver = _checked_solver(model, cfg, solver, force_solver)
     plan = _parts_plan(out, model, cfg, decode is not None, dist)
     plan.guard()
     bars = step_progress and dist.rank == 0
@@ -196,9 +200,21 @@ def sample_to_file(
         return None
     summary = _join_parts(model, records, out, cfg, dist.world_size, decode is not None)
     if solver is not None and dist.rank == 0:
-        summary["solver"] = cfg.solver
+        summary["solver"] = cfg.solver or "embedded"
     shutil.rmtree(plan.folder, ignore_errors=True)
     return summary
+
+
+def _checked_solver(
+    model: SampleSource, cfg: SampleConfig, solver: Solver | None, force: bool
+) -> Solver | None:
+    """`solver` (a loaded one) or the file `cfg.solver` names, checked against `model`."""
+    if solver is None:
+        return solver_for(model, cfg, force=force)
+    if cfg.solver is not None:
+        raise ValueError(f"solver: give a loaded solver or cfg.solver, not both ({cfg.solver!r})")
+    solver.check_model(model.binding(cfg.cfg_scale), force=force, where="solver")
+    return solver
 
 
 def _draw_batches(

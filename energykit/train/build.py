@@ -20,7 +20,8 @@ from energykit.objectives import (
     TruncatedDecay,
     objective_kind,
 )
-from energykit.train.config import NetConfig, ObjectiveConfig, OptimConfig
+from energykit.train.config import NetConfig, ObjectiveConfig, OptimConfig, TrainConfig
+from energykit.train.config_checks import CUSTOM
 
 
 def build_net(
@@ -69,6 +70,32 @@ def build_net(
         activation=cfg.activation,
         skip=cfg.skip,
     )
+
+
+def net_for(
+    cfg: TrainConfig,
+    shape: tuple[int, ...],
+    classes: int | None,
+    net: nn.Module | None,
+    where: str,
+) -> nn.Module:
+    """`net` (checked to be a module), or the backbone `cfg.net` names, built on the CPU.
+
+    Raises:
+        ValueError: `cfg` records a network of the user's own and `net` is `None`.
+        TypeError: `net` is not an `nn.Module`.
+    """
+    if net is None:
+        if cfg.net.kind == CUSTOM:
+            raise ValueError(
+                f"{where}: trained with a network of your own (class {cfg.net.class_name!r}); "
+                f"it holds weights only, so pass the module: load_trained(path, "
+                f"net={cfg.net.class_name}(...))"
+            )
+        return build_net(cfg.net, cfg.objective, shape, classes)
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"load_trained net: expected a torch.nn.Module, got {type(net).__name__}")
+    return net
 
 
 def build_schedule(cfg: ObjectiveConfig) -> Schedule:

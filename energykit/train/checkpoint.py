@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -194,6 +195,38 @@ def check_weights_fit(net: nn.Module, state: dict[str, Any], where: str) -> None
         raise ValueError(
             f"{where}: the weights do not fit {type(net).__name__} ({'; '.join(problems)}); "
             "pass the network the run was trained with"
+        )
+
+
+#: Above this weight of its initial copy an EMA is reported as mostly untrained.
+FRESH_EMA_WEIGHT = 0.5
+
+
+def check_loaded_weights(payload: dict[str, Any], weights: str, key: str, where: str) -> None:
+    """Refuse non-finite `payload[key]` (the `weights` of a `Trainer` checkpoint); warn
+    about an EMA that is still mostly its initial copy."""
+    bad = nonfinite_entries(payload[key])
+    if bad:
+        raise ValueError(
+            f"{where}: the {weights} weights hold NaN/inf ({', '.join(bad[:5])}); load an "
+            "earlier checkpoint"
+        )
+    if weights == "ema":
+        _warn_if_fresh_ema(payload, where)
+
+
+def _warn_if_fresh_ema(payload: dict[str, Any], where: str) -> None:
+    """Warn when the EMA's initial copy weighs more than `FRESH_EMA_WEIGHT` ($\\prod_t d_t$,
+    recorded by the Trainer)."""
+    step = int(payload["step"])
+    weight = float(payload["ema_counters"]["initial_weight"])
+    if weight > FRESH_EMA_WEIGHT:
+        warnings.warn(
+            f"{where}: the EMA after {step} steps still weighs its initial (random) weights "
+            f"{weight:.2f}, so its samples are mostly noise; train longer, use "
+            "train.ema_warmup=true, or sample the raw weights (--weights raw)",
+            UserWarning,
+            stacklevel=5,
         )
 
 

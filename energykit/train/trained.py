@@ -1,10 +1,10 @@
 """A trained model ready for sampling, `TrainedModel`, and `load_trained`, which rebuilds one
-from a `Trainer` checkpoint (weights only are stored; the config names the backbone)."""
+from a `Trainer` checkpoint (weights only are stored; the config names the backbone), an
+exported folder (`energykit.train.pretrained`) or a Hugging Face Hub repository."""
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -14,19 +14,20 @@ from torch import nn
 
 from energykit.objectives import ObjectiveKindSpec, kind_of_field, objective_kind
 from energykit.sampling import Landscape, Sampleable, Velocity
-from energykit.train.build import build_net
+from energykit.train.build import net_for
 from energykit.train.checkpoint import (
+    check_loaded_weights,
     check_trainer_payload,
     check_weights_fit,
     load_checkpoint,
-    nonfinite_entries,
     payload_digest,
 )
 from energykit.train.config import TrainConfig
-from energykit.train.config_checks import CUSTOM
 
 if TYPE_CHECKING:
     from energykit.fields import EnergyField
+    from energykit.sampling import Solver
+    from energykit.train.pretrained import LatentVAE
 
 
 @dataclass(eq=False)
@@ -41,6 +42,11 @@ class TrainedModel:
         num_classes: Classes for conditioning, or `None`.
         config: The full training config.
         step: Training steps taken.
+        weights: Which weights `net` holds: `"ema"` (the moving average) or `"raw"` (the
+            last step's).
+        solver: A calibrated few-evaluation solver fitted for it, carried by an exported
+            folder (`energykit export CHECKPOINT DIR --solver S.json`), else `None`.
+        vae: The VAE a latent model's samples decode with (exported folders), else `None`.
     """
 
     net: nn.Module
@@ -49,8 +55,9 @@ class TrainedModel:
     num_classes: int | None
     config: TrainConfig
     step: int
-    #: Which weights `net` holds: `"ema"` (the moving average) or `"raw"` (the last step's).
     weights: str = "ema"
+    solver: Solver | None = None
+    vae: LatentVAE | None = None
     _built: Sampleable | None = dataclasses.field(default=None, init=False, repr=False)
 
     def __repr__(self) -> str:
@@ -121,6 +128,32 @@ class TrainedModel:
             "cfg_scale": float(cfg_scale),
         }
 
+    def save_pretrained(
+        self, folder: str | Path, *, solver: Solver | None = None, vae: LatentVAE | None = None
+    ) -> Path:
+        """Write `model.safetensors`, `config.json` and a `README.md` model card to `folder`
+        (no optimiser state); `load_trained(folder)` samples exactly as this model does.
+        See `energykit.train.pretrained.save_pretrained`."""
+        from energykit.train.pretrained import save_pretrained
+
+        return save_pretrained(self, folder, solver=solver, vae=vae)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        token: str | None = None,
+        private: bool | None = None,
+        commit_message: str = "Upload energykit model",
+    ) -> str:
+        """Upload `save_pretrained`'s folder to the Hub repository `repo_id` (created if
+        needed); returns the commit URL. See `energykit.train.hub.push_to_hub`."""
+        from energykit.train.hub import push_to_hub
+
+        return push_to_hub(
+            self, repo_id, token=token, private=private, commit_message=commit_message
+        )
+
     def field(self) -> EnergyField:
         """The `EnergyField` to descend on (built once, then the same object).
 
@@ -161,88 +194,107 @@ class TrainedModel:
 
 
 def load_trained(
-    path: str | Path,
+    path: str | Path | None = None,
     *,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
     net: nn.Module | None = None,
     device: str | torch.device = "cpu",
     weights: Literal["ema", "raw"] = "ema",
 ) -> TrainedModel:
-    """Rebuild the EMA model (or the raw trained weights) stored in a `Trainer` checkpoint.
+    """Rebuild a trained model from a `Trainer` checkpoint, an exported folder
+    (`energykit export`, `TrainedModel.save_pretrained`) or a Hugging Face Hub repository.
 
     Loading an EMA whose initial copy still weighs more than 1/2 (a short run without
-    `train.ema_warmup`: $d^T > 1/2$, e.g. 400 steps at $d = 0.999$) warns once: its samples
-    come mostly from the random initialisation; use `weights="raw"` or the warm-up.
+    `train.ema_warmup`: $d^T > 1/2$, e.g. 400 steps at $d = 0.999$) from a checkpoint warns
+    once: its samples come mostly from the random initialisation; use `weights="raw"` or the
+    warm-up.
 
     Args:
-        path: The checkpoint (`last.pt`, `step_*.pt`).
-        net: The module to load the EMA weights into, instead of the backbone the config
-            names (for runs trained with a network of the user's own; checkpoints hold
-            weights only).
-        device: Where the checkpoint's tensors are read to (the module itself is built on
-            the CPU; `energykit sample` moves it to its device).
+        path: The checkpoint (`last.pt`, `step_*.pt`) or an exported folder.
+        repo_id: Instead of `path`, a Hub repository (`"org/name"`) holding an exported
+            folder, fetched with `huggingface_hub.snapshot_download` (offline with
+            `HF_HUB_OFFLINE=1`, from the cache). A keyword, so a relative path is never
+            taken for a repository.
+        revision: The Hub branch, tag or commit (with `repo_id`; default the main branch).
+        cache_dir: The Hub cache folder (with `repo_id`; default huggingface_hub's).
+        net: The module to load the weights into, instead of the backbone the config
+            names (for runs trained with a network of the user's own; checkpoints and
+            folders hold weights only).
+        device: Where the stored tensors are read to (the module itself is built on the
+            CPU; `energykit sample` moves it to its device).
         weights: `"ema"` (the moving average, used for sampling) or `"raw"` (the trained
-            weights of the last step).
+            weights of the last step); a folder holds one of them and must be asked for it.
 
     Raises:
         FileNotFoundError, UnreadableFileError, CorruptCheckpointError: see `load_checkpoint`.
-        ValueError: not a `Trainer` checkpoint (or one missing keys), its EMA weights hold
-            NaN/inf, it was trained with a network of your own and `net` is not given, or
-            the weights do not fit `net` (names and shapes).
+        ValueError: both or neither of `path` and `repo_id`; not a `Trainer` checkpoint
+            (or one missing keys) nor a valid exported folder (`energykit.train.pretrained`);
+            NaN/inf weights; a network of your own and `net` not given; or weights that do
+            not fit `net` (names and shapes).
         TypeError: `net` is not an `nn.Module`.
+        ImportError: a folder or `repo_id` without safetensors / huggingface_hub.
     """
-    key = {"ema": "ema", "raw": "model"}.get(weights)
-    if key is None:
+    _check_source(path, repo_id, revision, cache_dir, weights)
+    if repo_id is not None:
+        from energykit.train.hub import download
+
+        path = download(repo_id, revision=revision, cache_dir=cache_dir)
+    assert path is not None  # _check_source: exactly one of path and repo_id
+    if Path(path).is_dir():
+        return _from_folder(path, net, device, weights)
+    return _from_checkpoint(path, net, device, weights)
+
+
+def _check_source(
+    path: object, repo_id: object, revision: object, cache_dir: object, weights: object
+) -> None:
+    """Exactly one of `path` and `repo_id`; `revision`, `cache_dir` only with `repo_id`."""
+    if weights not in ("ema", "raw"):
         raise ValueError(f"load_trained weights: expected 'ema' or 'raw', got {weights!r}")
+    if (path is None) == (repo_id is None):
+        raise ValueError(
+            "load_trained: expected a checkpoint or folder path, or repo_id='org/name' for "
+            f"the Hub, exactly one; got path={path!r}, repo_id={repo_id!r}"
+        )
+    if repo_id is None and (revision is not None or cache_dir is not None):
+        raise ValueError("load_trained revision, cache_dir: only with repo_id")
+
+
+def _from_folder(
+    folder: str | Path, net: nn.Module | None, device: str | torch.device, weights: str
+) -> TrainedModel:
+    """`load_trained` of an exported folder (`energykit.train.pretrained`)."""
+    from energykit.train.pretrained import load_pretrained
+    from energykit.train.pretrained_config import CONFIG_FILE, LatentVAE
+
+    module, config = load_pretrained(folder, net=net, device=device, weights=weights)
+    vae = None if config["vae"] is None else LatentVAE(**config["vae"])
+    shape, classes, solver = tuple(config["shape"]), config["num_classes"], config["solver"]
+    cfg, step = config["recipe"], config["step"]
+    model = TrainedModel(module, config["kind"], shape, classes, cfg, step, weights, solver, vae)
+    if solver is not None:
+        where = f"exported folder {str(folder)!r} ({CONFIG_FILE} solver)"
+        solver.check_model(model.binding(solver.model.get("cfg_scale", 1.0)), where=where)
+    return model
+
+
+def _from_checkpoint(
+    path: str | Path, net: nn.Module | None, device: str | torch.device, weights: str
+) -> TrainedModel:
+    """`load_trained` of a `Trainer` checkpoint."""
+    key = "ema" if weights == "ema" else "model"
     payload = load_checkpoint(path, device)
     where = f"checkpoint {str(path)!r}"
     keys = ("config", "step", "shape", "num_classes", "ema_counters", key)
     check_trainer_payload(payload, where, keys)
     cfg = TrainConfig.from_dict(payload["config"])
-    _check_weights(payload, weights, key, where)
+    check_loaded_weights(payload, weights, key, where)
     shape = tuple(payload["shape"])
     classes = payload["num_classes"]
-    if net is None:
-        if cfg.net.kind == CUSTOM:
-            raise ValueError(
-                f"{where}: trained with a network of your own (class {cfg.net.class_name!r}); "
-                f"checkpoints hold weights only, so pass the module: load_trained(path, "
-                f"net={cfg.net.class_name}(...))"
-            )
-        net = build_net(cfg.net, cfg.objective, shape, classes)
-    elif not isinstance(net, nn.Module):
-        raise TypeError(f"load_trained net: expected a torch.nn.Module, got {type(net).__name__}")
-    check_weights_fit(net, payload[key], where)
-    net.load_state_dict(payload[key])
+    module = net_for(cfg, shape, classes, net, where)
+    check_weights_fit(module, payload[key], where)
+    module.load_state_dict(payload[key])
     step = int(payload["step"])
-    return TrainedModel(net.eval(), cfg.objective.kind, shape, classes, cfg, step, weights)
-
-
-#: Above this weight of its initial copy an EMA is reported as mostly untrained.
-FRESH_EMA_WEIGHT = 0.5
-
-
-def _check_weights(payload: dict[str, Any], weights: str, key: str, where: str) -> None:
-    """Refuse non-finite weights; warn about an EMA that is still mostly its initial copy."""
-    bad = nonfinite_entries(payload[key])
-    if bad:
-        raise ValueError(
-            f"{where}: the {weights} weights hold NaN/inf ({', '.join(bad[:5])}); load an "
-            "earlier checkpoint"
-        )
-    if weights == "ema":
-        _warn_if_fresh_ema(payload, where)
-
-
-def _warn_if_fresh_ema(payload: dict[str, Any], where: str) -> None:
-    """Warn when the EMA's initial copy weighs more than `FRESH_EMA_WEIGHT` ($\\prod_t d_t$,
-    recorded by the Trainer)."""
-    step = int(payload["step"])
-    weight = float(payload["ema_counters"]["initial_weight"])
-    if weight > FRESH_EMA_WEIGHT:
-        warnings.warn(
-            f"{where}: the EMA after {step} steps still weighs its initial (random) weights "
-            f"{weight:.2f}, so its samples are mostly noise; train longer, use "
-            "train.ema_warmup=true, or sample the raw weights (--weights raw)",
-            UserWarning,
-            stacklevel=4,
-        )
+    return TrainedModel(module.eval(), cfg.objective.kind, shape, classes, cfg, step, weights)
