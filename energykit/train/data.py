@@ -1,6 +1,7 @@
 """The built-in data a `Trainer` draws from: `DataSource` (images and labels in memory, or a
-toy distribution drawn fresh), cached VAE latents (`LatentData`), and `build_data`, which
-loads the dataset a config's `data` section names. Data of the user's own is adapted in
+toy distribution drawn fresh), cached VAE latents (`LatentData`), image files read by
+workers (`energykit.train.file_data.FileData`), and `build_data`, which loads the dataset a
+config's `data` section names. Data of the user's own is adapted in
 `energykit.train.own_data`."""
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ class DataSource:
         name: Dataset name.
         shape: Shape of one sample, e.g. `(2,)` or `(1, 8, 8)`.
         x_test: Held-out samples `(N, *shape)` used by evaluation.
-        y_test: Held-out labels `(N,)`, or `None` for toy data.
-        num_classes: Number of classes, or `None` for toy data.
-        x_train: Training images `(N, *shape)`, or `None` for toy data (drawn fresh).
+        y_test: Held-out labels `(N,)`, or `None` for unlabelled data (toys, a flat folder).
+        num_classes: Number of classes, or `None` for unlabelled data.
+        x_train: Training images `(N, *shape)`, or `None` for toy data (drawn fresh) and
+            data read from files (`FileData`).
         y_train: Training labels, or `None`.
     """
 
@@ -91,6 +93,10 @@ def build_data(cfg: DataConfig) -> DataSource:
     family = dataset_info(cfg.name).family
     if family == "latents":
         return LatentData(cfg)
+    if family == "files":
+        from energykit.train.file_data import FileData  # it subclasses DataSource
+
+        return FileData(cfg)
     if family == "toy":
         gen = torch.Generator().manual_seed(10_000 + cfg.split_seed)
         test = sample_toy(cfg.name, TOY_TEST_SIZE, generator=gen)
