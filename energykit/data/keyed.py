@@ -28,7 +28,8 @@ KeyedIndex = tuple[int, int | None]
 def to_unit_range(pixels: np.ndarray) -> Tensor:
     """8-bit pixels `(C, H, W)` as float32 in $[-1, 1]$: $2 p / 255 - 1$ (the digits/MNIST
     convention, the same float32 operations, so equal pixels give equal tensors)."""
-    return torch.from_numpy(np.ascontiguousarray(pixels)).float() / PIXEL_PEAK * 2.0 - 1.0
+    own = np.array(pixels, dtype=np.uint8)  # a writable copy (decoded arrays are read-only)
+    return torch.from_numpy(own).float() / PIXEL_PEAK * 2.0 - 1.0
 
 
 def keyed_flip(key: int | None) -> bool:
