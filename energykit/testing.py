@@ -1,7 +1,8 @@
 """Tiny stand-ins for the large external pieces of the ImageNet pipeline, for tests and the CPU
 smoke run: a generated image folder, a miniature CIFAR-10 binary release, a randomly
-initialised `AutoencoderKL` and a TorchScript feature network with the Inception call signature. None of them means anything statistically;
-they exercise every file format and code path in seconds.
+initialised `AutoencoderKL` and a TorchScript feature network with the Inception call
+signature. None of them means anything statistically; they exercise every file format and
+code path in seconds.
 """
 
 from __future__ import annotations

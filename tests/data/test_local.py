@@ -103,7 +103,7 @@ def test_flips_are_keyed_and_never_global(tmp_path):
 
 
 def test_folder_errors_are_one_clear_line(tmp_path):
-    with pytest.raises(FileNotFoundError, match="data.path: no folder"):
+    with pytest.raises(FileNotFoundError, match=r"data\.path: no folder"):
         FolderImages(tmp_path / "missing", 4)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="found none") as err:
@@ -114,7 +114,7 @@ def test_folder_errors_are_one_clear_line(tmp_path):
     with pytest.raises(ValueError, match="got both") as err:
         FolderImages(tmp_path / "mixed", 4)
     _one_line(err)
-    with pytest.raises(ValueError, match="data.size"):
+    with pytest.raises(ValueError, match=r"data\.size"):
         open_local("folder", tmp_path / "mixed" / "cls")
     with pytest.raises(ValueError, match="at least 2 images"):
         open_local("folder", tmp_path / "mixed" / "cls", size=4)
@@ -181,5 +181,5 @@ def test_cifar10_errors_say_what_was_given(tmp_path):
     (root / "test_batch.bin").write_bytes(bytes([10]) + b"\x00" * (RECORD_BYTES - 1))
     with pytest.raises(ValueError, match="label byte 10"):
         Cifar10(root, "test")
-    with pytest.raises(ValueError, match="data.size: CIFAR-10 images are 32x32"):
+    with pytest.raises(ValueError, match=r"data\.size: CIFAR-10 images are 32x32"):
         open_local("cifar10", tiny_cifar10(tmp_path / "ok"), size=28)

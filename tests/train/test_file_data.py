@@ -55,7 +55,7 @@ def test_workers_give_the_in_process_batches_and_restart_from_any_state(folder):
     g = torch.Generator().manual_seed(3)
     pick = plain.loader.pool[torch.randint(len(plain.loader.pool), (4,), generator=g)]
     keys = torch.randint(KEY_RANGE, (4,), generator=g)
-    want = torch.stack([plain.images[(int(i), int(k))][0] for i, k in zip(pick, keys)])
+    want = torch.stack([plain.images[(int(i), int(k))][0] for i, k in zip(pick, keys, strict=True)])
     assert torch.equal(a[0][0], want) and torch.equal(
         a[0][1], torch.tensor([plain.images.label(int(i)) for i in pick])
     )
@@ -82,7 +82,9 @@ def test_a_user_dataset_gets_the_same_batches_with_workers():
     runs = [Trainer(c, progress=False, data=Noisy()) for c in cfgs]
     g = [torch.Generator().manual_seed(1) for _ in runs]
     a, b = (_batches(r.data, 3, gen) for r, gen in zip(runs, g, strict=True))
-    assert all(torch.equal(x[0], y[0]) and torch.equal(x[1], y[1]) for x, y in zip(a, b))
+    assert all(
+        torch.equal(x[0], y[0]) and torch.equal(x[1], y[1]) for x, y in zip(a, b, strict=True)
+    )
     # The draw is the one of the in-process reader: indices with replacement, nothing else.
     idx = torch.randint(10, (4,), generator=torch.Generator().manual_seed(1))
     assert torch.equal(a[0][0][:, 0], idx.float())
@@ -113,11 +115,11 @@ def test_training_with_workers_resumes_exactly(tmp_path, folder, name):
 
 
 def test_config_errors_name_the_key(tmp_path, folder):
-    with pytest.raises(ConfigError, match="data.path: data.name='cifar10' needs the cifar-10"):
+    with pytest.raises(ConfigError, match=r"data\.path: data\.name='cifar10' needs the cifar-10"):
         load_config(None, ["data.name=cifar10"])
-    with pytest.raises(ConfigError, match="data.size: data.name='folder' needs"):
+    with pytest.raises(ConfigError, match=r"data\.size: data\.name='folder' needs"):
         load_config(None, ["data.name=folder", f"data.path={folder}"])
-    with pytest.raises(ConfigError, match="data.workers: expected a value >= 0"):
+    with pytest.raises(ConfigError, match=r"data\.workers: expected a value >= 0"):
         load_config(None, ["data.workers=-1"])
     flat = tmp_path / "flat"
     flat.mkdir()

@@ -39,7 +39,7 @@ def test_folder_recipe_trains_on_the_folder_its_script_writes(tmp_path):
 
 def test_cifar10_recipe_needs_its_path_and_trains_on_a_binary_release(tmp_path):
     recipe = ROOT / "cifar10" / "eqm.yaml"
-    with pytest.raises(FileNotFoundError, match="data.path: no folder at '/path/to/cifar-10"):
+    with pytest.raises(FileNotFoundError, match=r"data\.path: no folder at '/path/to/cifar-10"):
         Trainer(load_config(recipe, TINY), progress=False)
     root = tiny_cifar10(tmp_path / "cifar-10-batches-bin", records=2)
     cfg = load_config(recipe, [*TINY, f"data.path={root}", "data.workers=2"])
