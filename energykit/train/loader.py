@@ -126,11 +126,9 @@ class Loader(Generic[B]):
         return self._batches
 
     def close(self) -> None:
-        """Stop the workers (a later `batch` starts new ones)."""
-        batches, self._batches, self._expected = self._batches, None, None
-        shutdown = getattr(batches, "_shutdown_workers", None)
-        if shutdown is not None:
-            shutdown()
+        """Drop the plan; the `DataLoader` iterator's finaliser stops its workers (a later
+        `batch` starts new ones)."""
+        self._batches, self._expected = None, None
 
 
 __all__ = ["KEY_RANGE", "BatchPlan", "Loader", "draw_items"]

@@ -95,12 +95,15 @@ def _weights(trainer):
     return {k: v.clone() for k, v in trainer.state.model.state_dict().items()}
 
 
-@pytest.mark.parametrize("name", ["folder", "cifar10"])
-def test_training_with_workers_resumes_exactly(tmp_path, folder, name):
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [("folder", []), ("folder", ["train.prefetch=true"]), ("cifar10", [])],
+)
+def test_training_with_workers_resumes_exactly(tmp_path, folder, name, extra):
     path = folder if name == "folder" else tiny_cifar10(tmp_path / "bin", records=2)
     data = [f"data.name={name}", f"data.path={path}", "data.class_conditional=true"]
     data += ["data.size=4"] if name == "folder" else []
-    over = [*TINY, *data, "train.steps=4"]
+    over = [*TINY, *data, *extra, "train.steps=4"]
     straight = Trainer(load_config(None, [*over, "data.workers=2"]), tmp_path / "a", progress=False)
     history = straight.fit()
     assert all(np.isfinite(r["loss"]) for r in history if "loss" in r)
