@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from energykit.train.config import DataConfig
-from energykit.train.file_data import FileData
+from energykit.train.data import FileData
 
 
 def seconds_per_batch(
