@@ -1,7 +1,8 @@
 """Tiny stand-ins for the large external pieces of the ImageNet pipeline, for tests and the CPU
-smoke run: a generated image folder, a randomly initialised `AutoencoderKL` and a TorchScript
-feature network with the Inception call signature. None of them means anything statistically;
-they exercise every file format and code path in seconds.
+smoke run: a generated image folder, a miniature CIFAR-10 binary release, a randomly
+initialised `AutoencoderKL` and a TorchScript feature network with the Inception call
+signature. None of them means anything statistically; they exercise every file format and
+code path in seconds.
 """
 
 from __future__ import annotations
@@ -35,6 +36,22 @@ def tiny_image_folder(
             y, x = rng.integers(0, h - 6), rng.integers(0, w - 6)
             img[y : y + 6, x : x + 6] = 255
             Image.fromarray(img).save(folder / f"img_{i}.png")
+    return root
+
+
+def tiny_cifar10(root: str | Path, *, records: int = 3, seed: int = 0) -> Path:
+    """Write a CIFAR-10 binary release in miniature under `root` (created): the five
+    `data_batch_k.bin` and `test_batch.bin`, `records` seeded random records each (label
+    byte, then 3,072 pixel bytes, R, G, B planes)."""
+    from energykit.data.cifar10 import CIFAR10_FILES, RECORD_BYTES
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for name in (*CIFAR10_FILES["train"], *CIFAR10_FILES["test"]):
+        data = rng.integers(0, 256, (records, RECORD_BYTES), dtype=np.uint8)
+        data[:, 0] = rng.integers(0, 10, records)
+        (root / name).write_bytes(data.tobytes())
     return root
 
 
@@ -81,4 +98,10 @@ def standin_feature_network(path: str | Path) -> Path:
     return Path(path)
 
 
-__all__ = ["StandInFeatures", "standin_feature_network", "tiny_image_folder", "tiny_vae"]
+__all__ = [
+    "StandInFeatures",
+    "standin_feature_network",
+    "tiny_cifar10",
+    "tiny_image_folder",
+    "tiny_vae",
+]

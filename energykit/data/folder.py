@@ -31,7 +31,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 def _pil() -> Any:
     if importlib.util.find_spec("PIL") is None:
-        raise ImportError(f"ImageFolder needs Pillow: {install_hint('data')}")
+        raise ImportError(f"reading image files needs Pillow: {install_hint('data')}")
     from PIL import Image
 
     return Image

@@ -54,9 +54,9 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """A plain nested dict (tuples become lists), the inverse of `from_dict`, holding only
         the keys that apply: a `custom` net is `{kind, class_name}`, `custom` data is
-        `{name, source, class_conditional, label_dropout, num_classes}`, and built-in ones
-        omit those record-only keys; a built-in net records only its own kind's keys
-        (`_NET_KEYS`: no DiT preset for an MLP). `from_dict` reads the old, complete files."""
+        `{name, source, class_conditional, label_dropout, num_classes, workers}`, and
+        built-in ones omit those record-only keys; a built-in net records only its own kind's
+        keys (`_NET_KEYS`: no DiT preset for an MLP). `from_dict` reads the old, complete files."""
         out = plain(dataclasses.asdict(self))
         out["net"] = _applicable(out["net"], self.net.kind == CUSTOM, _CUSTOM_NET_KEYS)
         out["net"] = _net_keys(out["net"], self.net.kind)
@@ -73,7 +73,14 @@ class TrainConfig:
 
 #: The keys written for a network / data of the user's own; the others are for built-ins only.
 _CUSTOM_NET_KEYS = ("kind", "class_name")
-_CUSTOM_DATA_KEYS = ("name", "source", "class_conditional", "label_dropout", "num_classes")
+_CUSTOM_DATA_KEYS = (
+    "name",
+    "source",
+    "class_conditional",
+    "label_dropout",
+    "num_classes",
+    "workers",
+)
 
 
 #: The `net` keys each built-in backbone uses (`energykit.train.build.build_net`).

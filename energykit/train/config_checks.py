@@ -56,6 +56,8 @@ def _check_data(d: DataConfig) -> DatasetInfo | None:
     _positive("data.split_seed", d.split_seed, strict=False)
     _positive("data.holdout", d.holdout, strict=False)
     _positive("data.num_classes", d.num_classes)
+    _positive("data.size", d.size)
+    _positive("data.workers", d.workers, strict=False)
     if d.name == CUSTOM:
         return None
     if d.source is not None:
@@ -71,8 +73,14 @@ def _check_data(d: DataConfig) -> DatasetInfo | None:
             f"data.name: expected one of {names} (or {CUSTOM!r}, recorded by Trainer(data=...)), "
             f"got {d.name!r}"
         ) from None
-    if data.family == "latents" and not d.path:
-        raise ConfigError("data.path: data.name='latents' needs the latent folder, got None")
+    if data.family in ("files", "latents") and not d.path:
+        what = {"latents": "latent folder", "cifar10": "cifar-10-batches-bin folder"}
+        raise ConfigError(
+            f"data.path: data.name={d.name!r} needs the {what.get(d.name, 'image folder')}, "
+            "got None"
+        )
+    if d.name == "folder" and d.size is None:
+        raise ConfigError("data.size: data.name='folder' needs the image side, got None")
     if d.class_conditional and not data.images:
         raise ConfigError(f"data.class_conditional: toy data {d.name!r} has no labels")
     return data

