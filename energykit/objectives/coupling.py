@@ -141,9 +141,7 @@ class Sinkhorn(Coupling):
         with torch.autocast(x.device.type, enabled=False):  # bf16 would round the costs
             cost = centred_cost(x.detach(), noise.detach())
             log_plan = sinkhorn_plan(cost, self.reg * cost.std(), self.iterations)
-            race = torch.empty_like(log_plan).exponential_(generator=generator)
-            partner = (log_plan - race.log()).argmax(dim=1)  # (B,): j ~ P_i. / sum_j P_ij
-        return noise[partner]
+            return noise[draw_partners(log_plan, generator)]
 
     def __repr__(self) -> str:
         return f"Sinkhorn(reg={self.reg}, iterations={self.iterations})"
@@ -183,6 +181,24 @@ def sinkhorn_plan(cost: Tensor, eps: Tensor | float, iterations: int) -> Tensor:
         f = log_a - torch.logsumexp(g[None, :] - scaled, dim=1)  # (B,)
         g = log_b - torch.logsumexp(f[:, None] - scaled, dim=0)  # (M,)
     return f[:, None] + g[None, :] - scaled
+
+
+def draw_partners(log_weights: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One column per row, $j \\sim w_{i\\cdot} / \\sum_j w_{ij}$, on the device.
+
+    The exponential race: with $E_{ij} \\sim \\mathrm{Exp}(1)$, $\\arg\\max_j (\\log w_{ij} -
+    \\log E_{ij})$ is $j$ with probability $w_{ij} / \\sum_j w_{ij}$ (what
+    `torch.multinomial(w, 1)` computes, without its host-side validity check).
+
+    Args:
+        log_weights: $\\log w$, `(B, M)`, each row with a finite entry.
+        generator: Random generator for the race.
+
+    Returns:
+        Column indices, `(B,)` int64.
+    """
+    race = torch.empty_like(log_weights).exponential_(generator=generator)
+    return (log_weights - race.log()).argmax(dim=1)
 
 
 def _flat(x: Tensor) -> Tensor:
@@ -234,6 +250,7 @@ __all__ = [
     "Sinkhorn",
     "centred_cost",
     "coupling_named",
+    "draw_partners",
     "resolve_coupling",
     "sinkhorn_plan",
 ]
