@@ -10,7 +10,7 @@ $$C_{ij} = \\lVert x_i - \\epsilon_j \\rVert^2 .$$
 | name | pairing | where it runs |
 |---|---|---|
 | `none` | independent: $\\pi = \\mathrm{id}$ | nothing to run |
-| `ot` | exact: the permutation minimising $\\sum_i C_{i\\pi(i)}$ | host (SciPy), one copy each way |
+| `ot` | the permutation minimising $\\sum_i C_{i\\pi(i)}$ | host (SciPy), a copy each way |
 | `sinkhorn` | a partner per row drawn from the entropic plan | device, no host read |
 
 A coupling sees only the batch it is given: under DDP each rank's loss couples its own local

@@ -234,3 +234,19 @@ def _brute_force(x: torch.Tensor, noise: torch.Tensor) -> list[int]:
     cost = _cost(x, noise)
     b = x.shape[0]
     return list(min(itertools.permutations(range(b)), key=lambda p: float(cost[range(b), p].sum())))
+
+
+@pytest.mark.parametrize("coupling", [Independent(), Sinkhorn(iterations=5)])
+def test_device_couplings_read_nothing_back(monkeypatch, coupling):
+    """No host read from Python in the device couplings (`.item()`, `bool(t)`, ...): what
+    would be a host-device synchronisation on an accelerator."""
+    x, noise = _pair(8, (3,), dtype=torch.float32)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("host read")
+
+    for name in ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__"):
+        monkeypatch.setattr(torch.Tensor, name, refuse)
+    out = coupling(x, noise, torch.Generator().manual_seed(0))
+    monkeypatch.undo()
+    assert out.shape == noise.shape
