@@ -21,9 +21,15 @@ from energykit.objectives import (
     Sinkhorn,
     coupling_named,
 )
-from energykit.objectives.coupling import centred_cost, draw_partners, sinkhorn_plan
+from energykit.objectives.coupling import (
+    DEFAULT_ITERATIONS,
+    DEFAULT_REG,
+    centred_cost,
+    draw_partners,
+    sinkhorn_plan,
+)
 from energykit.train.config import ConfigError, load_config
-from energykit.train.sections import CouplingName
+from energykit.train.sections import CouplingName, ObjectiveConfig
 from tests.helpers import Fixed
 
 
@@ -184,9 +190,15 @@ def test_independent_is_the_identity_and_draws_nothing():
     )
 
 
-def test_the_config_literal_is_the_table():
+def test_the_config_literal_and_defaults_are_the_table():
     assert typing.get_args(CouplingName) == COUPLING_NAMES == ("none", "ot", "sinkhorn")
     assert [type(coupling_named(n)) for n in COUPLING_NAMES] == [Independent, ExactOT, Sinkhorn]
+    cfg = ObjectiveConfig()
+    assert (cfg.coupling, cfg.sinkhorn_reg, cfg.sinkhorn_iterations) == (
+        "none",
+        DEFAULT_REG,
+        DEFAULT_ITERATIONS,
+    )
 
 
 @pytest.mark.parametrize("loss", [EqMLoss, FlowMatchingLoss])
