@@ -127,7 +127,6 @@ def test_fewstep_study_writes_its_tables_and_figure(tmp_path, monkeypatch):
     assert (out / "solver-eqm-s0-k5.json").is_file()
 
 
-@pytest.mark.slow  # trains 4 tiny models and fits the scoring classifier (~40 s on 1 core)
 def test_ot_study_writes_its_table(tmp_path, monkeypatch):
     monkeypatch.setenv("ENERGYKIT_CACHE", str(tmp_path / "cache"))
     study = runpy.run_path(str(DEMOS.parent / "ot" / "run.py"))["main"]
