@@ -1,6 +1,6 @@
 """`python -m benchmarks` (`make bench`): every side-by-side comparison, one table.
 
-    python -m benchmarks [--quick] [--only descent compose train peer] [--repeats 5]
+    python -m benchmarks [--quick] [--only descent compose train coupling peer] [--repeats 5]
 
 One process, one thread; each row times two ways of doing the same work, interleaved (see
 `benchmarks/harness.py`). Prints a Markdown table with the machine line on top.
@@ -14,13 +14,14 @@ import time
 
 import torch
 
-from benchmarks import cases_compose, cases_descent, cases_peer, cases_train
+from benchmarks import cases_compose, cases_coupling, cases_descent, cases_peer, cases_train
 from benchmarks.harness import Row, measure, table
 
 GROUPS = {
     "descent": cases_descent.cases,
     "compose": cases_compose.cases,
     "train": cases_train.cases,
+    "coupling": cases_coupling.cases,
     "peer": cases_peer.cases,
 }
 

@@ -125,3 +125,18 @@ def test_fewstep_study_writes_its_tables_and_figure(tmp_path, monkeypatch):
     assert sorted({r["nfe"] for r in auto}) == [3.0, 5.0]  # honest NFE: the budget, exactly
     assert {"R", "guardrails", "nn_ratio", "class_entropy", "escaped"} <= rows[0].keys()
     assert (out / "solver-eqm-s0-k5.json").is_file()
+
+
+def test_ot_study_writes_its_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENERGYKIT_CACHE", str(tmp_path / "cache"))
+    study = runpy.run_path(str(DEMOS.parent / "ot" / "run.py"))["main"]
+    out = tmp_path / "ot"
+    study(["--out", str(out), "--train-steps", "2", "--n", "16", "--couplings", "none", "ot"])
+    text = (out / "report.md").read_text()
+    assert "| model | sampler | seed | none | ot |" in text
+    assert "| EqM | default (auto) K=5 | 0 |" in text and "| FM | AB2 10 | 0 |" in text
+    rows = json.loads((out / "rows.json").read_text())
+    assert {(r["model"], r["coupling"]) for r in rows} == {
+        (m, c) for m in ("EqM", "FM") for c in ("none", "ot")
+    }
+    assert load_config(out / "runs" / "fm-ot-s0" / "config.json").objective.coupling == "ot"

@@ -16,6 +16,7 @@ from energykit._checks import (
     check_unit_interval,
 )
 from energykit._interpolant import draw_levels, draw_noise, interpolate
+from energykit.objectives.coupling import Coupling
 
 __all__ = ["draw_batch", "draw_levels", "draw_noise", "interpolate"]
 
@@ -26,8 +27,10 @@ def draw_batch(
     noise: Tensor | None,
     generator: torch.Generator | None,
     t_name: str,
+    coupling: Coupling,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Validate `x` and complete the injected draws: returns `(x_t, t, noise)`.
+    """Validate `x`, complete the injected draws and pair the noise with the data: returns
+    `(x_t, t, noise)`, `noise` being the coupled noise (the target's too).
 
     Drawn levels and noise are not checked; data and injected values are: `x` must be a
     non-empty floating batch of finite values (one reduction per call, skipped under
@@ -40,10 +43,13 @@ def draw_batch(
         noise: $\\epsilon$ shaped like `x`, or `None` to draw $\\mathcal N(0, I)$.
         generator: Random generator for the draws.
         t_name: How the caller calls the level (`gamma` or `t`), for error messages.
+        coupling: Pairs the noise (drawn or injected) with `x`, drawing from `generator`
+            after the levels and the noise (`Independent` draws nothing).
     """
     x = check_finite_fast("x", check_batch("x", x))
     t = draw_levels(x, generator) if t is None else _injected_levels(t_name, t, x)
     noise = draw_noise(x, generator) if noise is None else _injected_noise(noise, x)
+    noise = coupling(x, noise, generator)
     return interpolate(x, noise, t), t, noise
 
 

@@ -3,11 +3,11 @@ whether it is sampled by descent or by an ODE, and whether its net takes the tim
 
 | kind | loss | head | flow matching | time-conditional |
 |---|---|---|---|---|
-| `eqm` | `EqMLoss(schedule)` | `ImplicitField` | no | no |
-| `eqm-dot` | `EqMLoss(schedule)` | `DotEnergy` | no | no |
-| `eqm-l2` | `EqMLoss(schedule)` | `L2Energy` | no | no |
-| `fm` | `FlowMatchingLoss(True)` | none (a velocity) | yes | yes |
-| `fm-uncond` | `FlowMatchingLoss(False)` | none (a velocity) | yes | no |
+| `eqm` | `EqMLoss(schedule, coupling)` | `ImplicitField` | no | no |
+| `eqm-dot` | `EqMLoss(schedule, coupling)` | `DotEnergy` | no | no |
+| `eqm-l2` | `EqMLoss(schedule, coupling)` | `L2Energy` | no | no |
+| `fm` | `FlowMatchingLoss(True, coupling)` | none (a velocity) | yes | yes |
+| `fm-uncond` | `FlowMatchingLoss(False, coupling)` | none (a velocity) | yes | no |
 
 Everything else asks this table (`objective_kind(name)`) or, for "explicit energy head",
 `field.has_energy`; nothing compares kind strings.
@@ -21,6 +21,7 @@ from typing import Any, cast
 from torch import nn
 
 from energykit.fields import DotEnergy, EnergyField, ImplicitField, L2Energy
+from energykit.objectives.coupling import Coupling
 from energykit.objectives.eqm import EqMLoss
 from energykit.objectives.flow_matching import FlowMatchingLoss
 from energykit.objectives.schedules import Schedule
@@ -52,12 +53,14 @@ class ObjectiveKindSpec:
         heads, whose gradient is $\nabla_x E$ by autograd."""
         return self.head is not None and self._wrap(nn.Identity()).has_energy
 
-    def loss(self, schedule: Schedule) -> EqMLoss | FlowMatchingLoss:
+    def loss(
+        self, schedule: Schedule, coupling: Coupling | str | None = None
+    ) -> EqMLoss | FlowMatchingLoss:
         """The loss object: EqM with `schedule` ($c(\\gamma)$), or flow matching (which has
-        no schedule)."""
+        no schedule), both pairing noise and data by `coupling` (`None`: independent)."""
         if self.head is None:
-            return FlowMatchingLoss(time_conditional=self.time_conditional)
-        return EqMLoss(schedule)
+            return FlowMatchingLoss(self.time_conditional, coupling)
+        return EqMLoss(schedule, coupling)
 
     def field(self, net: nn.Module) -> EnergyField:
         """The `EnergyField` that `net` defines under this kind's head.

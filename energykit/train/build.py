@@ -12,12 +12,15 @@ from torch import nn
 from energykit.nets import MLP, DiT, UNet
 from energykit.objectives import (
     Constant,
+    Coupling,
     EqMLoss,
     FlowMatchingLoss,
     LinearDecay,
     Piecewise,
     Schedule,
+    Sinkhorn,
     TruncatedDecay,
+    coupling_named,
     objective_kind,
 )
 from energykit.train.config import NetConfig, ObjectiveConfig, OptimConfig, TrainConfig
@@ -109,9 +112,16 @@ def build_schedule(cfg: ObjectiveConfig) -> Schedule:
     return Constant(cfg.scale)
 
 
+def build_coupling(cfg: ObjectiveConfig) -> Coupling:
+    """The pairing of noise and data of `cfg.coupling` (with its Sinkhorn knobs)."""
+    if cfg.coupling == "sinkhorn":
+        return Sinkhorn(cfg.sinkhorn_reg, cfg.sinkhorn_iterations)
+    return coupling_named(cfg.coupling)
+
+
 def build_objective(cfg: ObjectiveConfig) -> EqMLoss | FlowMatchingLoss:
     """The loss object for `cfg.kind` (`energykit.objectives.OBJECTIVE_KINDS`)."""
-    return objective_kind(cfg.kind).loss(build_schedule(cfg))
+    return objective_kind(cfg.kind).loss(build_schedule(cfg), build_coupling(cfg))
 
 
 def training_optimizer(

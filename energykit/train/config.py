@@ -119,9 +119,11 @@ def _parse_scalar(text: str) -> Any:
     s = text.strip()
     if s.startswith("[") and s.endswith("]"):
         return [_parse_scalar(p) for p in s[1:-1].split(",") if p.strip()]
-    if s.lower() in ("null", "none", "~"):
+    if s.lower() in ("null", "~"):
         return None
-    return s  # typed conversion happens in _coerce, which knows the field's type
+    # typed conversion happens in _coerce, which knows the field's type: `none` is null for
+    # an optional key and the name `none` for `objective.coupling` or `train.track`
+    return s
 
 
 def apply_overrides(raw: dict[str, Any], overrides: typing.Sequence[str]) -> dict[str, Any]:

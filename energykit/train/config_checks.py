@@ -114,6 +114,8 @@ def _check_objective(o: ObjectiveConfig, p: OptimConfig) -> None:
         raise ConfigError(f"objective.a: expected a value in (0, 1), got {o.a}")
     _positive("objective.b", o.b)
     _positive("objective.scale", o.scale)
+    _positive("objective.sinkhorn_reg", o.sinkhorn_reg)
+    _positive("objective.sinkhorn_iterations", o.sinkhorn_iterations)
     _positive("optim.lr", p.lr)
     _positive("optim.weight_decay", p.weight_decay, strict=False)
     _positive("optim.grad_clip", p.grad_clip)

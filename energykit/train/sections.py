@@ -14,6 +14,8 @@ DataName = str
 #: The objective kinds of `energykit.objectives.OBJECTIVE_KINDS` (a test keeps them equal).
 ObjectiveKind = Literal["eqm", "eqm-dot", "eqm-l2", "fm", "fm-uncond"]
 ScheduleName = Literal["truncated", "linear", "piecewise", "constant"]
+#: The couplings of `energykit.objectives.COUPLING_NAMES` (a test keeps them equal).
+CouplingName = Literal["none", "ot", "sinkhorn"]
 
 
 @dataclass
@@ -108,7 +110,7 @@ class NetConfig:
 
 @dataclass
 class ObjectiveConfig:
-    """The training objective and, for EqM, its $c(\\gamma)$.
+    """The training objective, for EqM its $c(\\gamma)$, and the pairing of noise and data.
 
     Attributes:
         kind: `eqm` (implicit), `eqm-dot` / `eqm-l2` (explicit EqM-E heads), `fm`
@@ -117,6 +119,12 @@ class ObjectiveConfig:
         a: Truncation / breakpoint $a$ of `truncated` and `piecewise`.
         b: Start value $b$ of `piecewise`.
         scale: Multiplier $\\lambda$.
+        coupling: Pairing of each batch with its noise, for every kind: `none`
+            (independent, the paper's), `ot` (exact minibatch OT on the host, through SciPy:
+            the `ot` extra) or `sinkhorn` (entropic OT on the device;
+            `energykit.objectives.coupling`). Per rank under DDP, per micro-batch.
+        sinkhorn_reg: `sinkhorn`: $\\varepsilon$ relative to the spread of the cost.
+        sinkhorn_iterations: `sinkhorn`: Sinkhorn iterations (fixed: no host read).
     """
 
     kind: ObjectiveKind = "eqm"
@@ -124,6 +132,9 @@ class ObjectiveConfig:
     a: float = 0.8
     b: float = 1.4
     scale: float = 4.0
+    coupling: CouplingName = "none"
+    sinkhorn_reg: float = 0.2
+    sinkhorn_iterations: int = 100
 
 
 @dataclass

@@ -41,6 +41,13 @@ def test_overrides_parse_to_the_typed_values(steps, lr, bf16, clip, channels):
     assert TrainConfig.from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()
 
 
+def test_none_on_the_command_line_is_null_for_optional_keys_and_a_name_otherwise():
+    cfg = load_config(None, ["objective.coupling=none", "train.track=none", "optim.grad_clip=none"])
+    assert (cfg.objective.coupling, cfg.train.track, cfg.optim.grad_clip) == ("none", "none", None)
+    assert load_config(None, ["objective.coupling=ot"]).objective.coupling == "ot"
+    assert load_config(None, ["optim.grad_clip=~"]).optim.grad_clip is None
+
+
 def test_overrides_do_not_mutate_the_input():
     raw = {"train": {"steps": 5}}
     apply_overrides(raw, ["train.steps=7"])
@@ -58,6 +65,11 @@ def test_overrides_do_not_mutate_the_input():
         ({"train": {"ema_decay": 1.0}}, "train.ema_decay: expected a value in [0, 1)"),
         ({"data": {"name": "cifar"}}, "data.name: expected one of 'digits'"),
         ({"objective": {"a": 1.0}}, "objective.a: expected a value in (0, 1)"),
+        (
+            {"objective": {"coupling": "emd"}},
+            "objective.coupling: expected one of 'none', 'ot', 'sinkhorn', got 'emd'",
+        ),
+        ({"objective": {"sinkhorn_reg": 0}}, "objective.sinkhorn_reg: expected a value > 0"),
         ({"data": {"name": "moons", "class_conditional": True}}, "has no labels"),
         ({"extra": {}}, "extra: unknown key"),
     ],

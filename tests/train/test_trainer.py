@@ -45,6 +45,8 @@ def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
         ],
         ["objective.kind=eqm", "data.class_conditional=true", "optim.grad_clip=1.0"],
         ["objective.kind=eqm", "data.name=moons"],
+        ["objective.coupling=sinkhorn", "data.name=digits", "data.class_conditional=true"],
+        ["objective.kind=fm", "sample.sampler=euler", "objective.coupling=ot"],
     ],
 )
 def test_resume_is_bit_identical(tmp_path, overrides):
@@ -186,3 +188,23 @@ def test_resume_accepts_checkpoints_written_before_a_config_key_existed(tmp_path
     save_checkpoint(payload, tmp_path / "last.pt")
     resumed = Trainer(cfg, tmp_path, progress=False)
     assert resumed.step == 2
+
+
+@pytest.mark.parametrize("kind", ["eqm", "fm"])
+def test_a_coupling_trains_and_travels_with_the_run(tmp_path, kind):
+    """Each coupling takes a different trajectory from the same seed, and `config.json`
+    and the checkpoint carry it."""
+    extra = ["sample.sampler=euler"] if kind == "fm" else []
+    weights = {}
+    for coupling in ("none", "ot", "sinkhorn"):
+        over = [*TINY, "train.steps=3", f"objective.kind={kind}", *extra]
+        cfg = load_config(None, [*over, f"objective.coupling={coupling}"])
+        trainer = Trainer(cfg, tmp_path / coupling, progress=False)
+        trainer.fit()
+        weights[coupling] = _weights(trainer)
+        saved = json.loads((tmp_path / coupling / "config.json").read_text())
+        assert saved["objective"]["coupling"] == coupling
+        assert load_trained(tmp_path / coupling / "last.pt").config.objective.coupling == coupling
+    key = next(iter(weights["none"]))
+    assert not torch.equal(weights["none"][key], weights["ot"][key])
+    assert not torch.equal(weights["ot"][key], weights["sinkhorn"][key])
