@@ -7,6 +7,7 @@ import dataclasses
 import sys
 
 from energykit._config import ConfigError
+from energykit.descent.fewstep import CALIBRATION_MIN_STEPS
 from energykit.cli._common import check_out_file
 from energykit.cli._reference import load_ours
 from energykit.sampling.calibration import calibrate_model
@@ -26,6 +27,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             "calibrated solvers descend EqM fields"
         )
     model.net.to(device)
+    if args.steps < CALIBRATION_MIN_STEPS:
+        print(
+            f"calibrate: at {args.steps} steps a calibrated solver measured worse than the "
+            f"training-free default (docs/fewstep.md); consider `energykit sample --steps "
+            f"{args.steps}` without a solver",
+            file=sys.stderr,
+        )
     cfg = model.config.sample
     if args.cfg_scale is not None:
         cfg = dataclasses.replace(cfg, cfg_scale=args.cfg_scale)

@@ -41,6 +41,9 @@ PLATEAU_MAX, PLATEAU_SLOPE = 1.5, 0.25
 JUMP, JUMP_SLOPE = 2.0, 0.2
 #: Adams-Bashforth order of the plateau steps.
 ORDER = 2
+#: Below this budget a calibrated solver measured worse than this default on every digits
+#: model (`docs/fewstep.md`): fitting K steps towards the 250-step samples blurs them.
+CALIBRATION_MIN_STEPS = 5
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ def default_solver(steps: int, landscape: Landscape | None) -> Solver:
 
 
 __all__ = [
+    "CALIBRATION_MIN_STEPS",
     "JUMP",
     "ORDER",
     "Landscape",

@@ -75,7 +75,10 @@ def test_calibrate_then_sample_with_the_solver(checkpoint, tmp_path, capsys):
     solver_file = tmp_path / "k3.json"
     args = ["calibrate", str(checkpoint), "--steps", "3", "--out", str(solver_file)]
     assert main([*args, "--samples", "16", "--iterations", "5"]) == 0
-    assert "solver (3 evaluations per sample)" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "solver (3 evaluations per sample)" in printed.out
+    # Below 5 steps the default measured better than calibration: the command says so.
+    assert "calibrate: at 3 steps a calibrated solver measured worse" in printed.err
     solver = Solver.load(solver_file)
     assert (
         solver.steps == 3 and solver.model["kind"] == "eqm" and solver.fit["noise_seed"] == 10_000
@@ -93,6 +96,10 @@ def test_calibrate_then_sample_with_the_solver(checkpoint, tmp_path, capsys):
     # The same fit twice gives the same file (reproducible from its seed).
     again = tmp_path / "again.json"
     assert main([*args[:-1], str(again), "--samples", "16", "--iterations", "5"]) == 0
+    capsys.readouterr()
+    five = ["calibrate", str(checkpoint), "--steps", "5", "--out", str(tmp_path / "k5.json")]
+    assert main([*five, "--samples", "16", "--iterations", "2"]) == 0
+    assert "measured worse" not in capsys.readouterr().err
     a, b = json.loads(solver_file.read_text()), json.loads(again.read_text())
     a["fit"].pop("seconds"), b["fit"].pop("seconds")
     assert a == b
