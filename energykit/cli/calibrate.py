@@ -7,9 +7,9 @@ import dataclasses
 import sys
 
 from energykit._config import ConfigError
-from energykit.descent.fewstep import CALIBRATION_MIN_STEPS
 from energykit.cli._common import check_out_file
 from energykit.cli._reference import load_ours
+from energykit.descent.fewstep import CALIBRATION_MIN_STEPS
 from energykit.sampling.calibration import calibrate_model
 from energykit.train.device import device_and_rank
 
