@@ -17,7 +17,8 @@ to trained digits models (`docs/fewstep.md`, three training seeds), in those uni
 - one final step of $J_K (1 - a) / \\lambda$ with $J_K = 2 + 0.2 \\max(0, 5 - K)$ (2 from 5
   steps on, 2.4 at 3): the trained field's decay is about half the ideal one's, so the ideal
   jump ($J = 1$) falls short, and more so after fewer plateau steps. The values below 5 steps
-  were chosen on seed 0's digits model and checked on seeds 1 and 2 (`docs/fewstep.md`).
+  were chosen on seed 0's digits model at 3 steps, checked on seeds 1 and 2, and at 1, 2
+  and 4 steps on seed 0 (`docs/fewstep.md`).
 
 At the paper's budget (`PAPER_STEPS`, 250) and above, the default is the paper's sampler,
 NAG-GD with step $0.425 / K$ and look-ahead 0.3, so reference parity holds. A field trained

@@ -141,7 +141,11 @@ class Sinkhorn(Coupling):
     ) -> Tensor:
         with torch.autocast(x.device.type, enabled=False):  # bf16 would round the costs
             cost = centred_cost(x.detach(), noise.detach())
-            log_plan = sinkhorn_plan(cost, self.reg * cost.std(), self.iterations)
+            # A batch whose centred cost is all zero (one sample, or identical rows) has
+            # every plan optimal: any eps > 0 gives the uniform one, so take 1 (no host read).
+            spread = cost.std(correction=0)
+            eps = self.reg * torch.where(spread > 0, spread, torch.ones_like(spread))
+            log_plan = sinkhorn_plan(cost, eps, self.iterations)
             return noise[draw_partners(log_plan, generator)]
 
     def __repr__(self) -> str:

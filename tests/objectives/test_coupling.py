@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import sys
 import typing
+import warnings
 
 import pytest
 import torch
@@ -179,6 +180,22 @@ def test_sinkhorn_draws_rows_of_the_noise_and_is_seeded():
     flat_noise = noise.flatten(1)
     assert all((flat_noise == row).all(1).any() for row in a.flatten(1))
     assert _total(x, a) < _total(x, noise)  # at this size it pairs far better than chance
+
+
+def test_sinkhorn_on_a_degenerate_batch_pairs_uniformly_without_warning():
+    # Identical data rows: every pairing costs the same, so the plan is uniform and the
+    # partners are drawn at random (not every row with noise[0], as a zero eps would give).
+    noise = torch.randn(64, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = torch.zeros(64, 4, dtype=torch.float64)
+    log_plan = sinkhorn_plan(centred_cost(x, noise), 1.0, 10)
+    torch.testing.assert_close(log_plan.exp(), torch.full((64, 64), 1 / 64**2, dtype=x.dtype))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # std() of one sample warns; the coupling must not
+        paired = Sinkhorn()(x, noise, torch.Generator().manual_seed(1))
+        one = Sinkhorn()(x[:1], noise[:1], torch.Generator().manual_seed(1))
+    assert torch.isfinite(paired).all() and torch.equal(one, noise[:1])
+    drawn = {int((noise == row).all(1).nonzero()) for row in paired}
+    assert len(drawn) > 32  # 64 uniform draws from 64 rows: about 41 distinct, never 1
 
 
 def test_independent_is_the_identity_and_draws_nothing():
