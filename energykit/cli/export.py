@@ -39,7 +39,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         from energykit.sampling import Solver
 
         solver = Solver.load(args.solver)
-    vae = None if args.vae is None else LatentVAE(args.vae, args.vae_scale)
+    vae = _vae(args, model)
     folder = model.save_pretrained(args.dir, solver=solver, vae=vae)
     size = (folder / "model.safetensors").stat().st_size
     params = sum(p.numel() for p in model.net.parameters())
@@ -50,6 +50,20 @@ def cmd_export(args: argparse.Namespace) -> int:
         + ")"
     )
     return 0
+
+
+def _vae(args: argparse.Namespace, model: TrainedModel) -> LatentVAE | None:
+    """The VAE `--vae` / `--vae-scale` record, refused for a pixel model and `--vae-scale`
+    refused without `--vae` (it would be ignored)."""
+    if args.vae is None:
+        if args.vae_scale != SD_VAE_SCALE:
+            raise ConfigError(f"--vae-scale: only with --vae, got --vae-scale {args.vae_scale}")
+        return None
+    if model.config.data.name != "latents":
+        raise ConfigError(
+            f"--vae: only for latent models (data.name='latents'), got {model.config.data.name!r}"
+        )
+    return LatentVAE(args.vae, args.vae_scale)
 
 
 def native_reference(

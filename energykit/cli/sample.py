@@ -41,7 +41,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.solver is not None:
         overrides.update(solver_overrides(args))
     elif embedded is not None:
-        overrides.update({"steps": embedded.steps, "lr": None})
+        # A folder's embedded solver replaces any solver file its recipe names.
+        overrides.update({"steps": embedded.steps, "lr": None, "solver": None})
     elif args.force:
         raise ConfigError("--force: only with --solver")
     cfg = dataclasses.replace(model.config.sample, **overrides).check(

@@ -154,7 +154,6 @@ def sample_to_file(
     force_solver: bool = False,
     solver: Solver | None = None,
 ) -> dict[str, Any] | None:
-    # long function: a public entry point; most of its lines document its arguments.
     """Draw `cfg.n` samples, sharded over ranks, and write them to `out` (see the module doc).
 
     Args:
@@ -195,11 +194,19 @@ def sample_to_file(
     plan.guard()
     bars = step_progress and dist.rank == 0
     _draw_batches(model, plan, cfg, device, decode, png_dir, (progress, bars), solver)
+    return _finish(model, plan, out, cfg, decode is not None, solver is not None)
+
+
+def _finish(
+    model: SampleSource, plan: ShardPlan, out: Path, cfg: SampleConfig, decoded: bool, solved: bool
+) -> dict[str, Any] | None:
+    """Rank 0 joins the finished batches into `out`, removes the parts folder and returns the
+    summary (naming the solver when one was used); `None` on the other ranks."""
     records = plan.join(lambda j: load_torch(part_file(plan.folder, j), what="sample batch"))
     if records is None:
         return None
-    summary = _join_parts(model, records, out, cfg, dist.world_size, decode is not None)
-    if solver is not None and dist.rank == 0:
+    summary = _join_parts(model, records, out, cfg, plan.dist.world_size, decoded)
+    if solved:
         summary["solver"] = cfg.solver or "embedded"
     shutil.rmtree(plan.folder, ignore_errors=True)
     return summary

@@ -15,6 +15,7 @@ against the network the recipe builds; each failure is one line naming what is w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -77,10 +78,12 @@ def save_pretrained(
     Raises:
         ImportError: safetensors or huggingface_hub is missing (names the extra).
         FileExistsError: `folder` is a file, or holds files other than an export's.
+        ValueError: `vae` for a model not trained on latents.
         SolverFileError: `solver` was fitted for another model.
         FloatingPointError: the weights hold NaN/inf (nothing is written).
     """
     safetensors_torch, card = _modules()
+    vae_record = _vae_record(model, vae)
     target = _check_target(Path(folder))
     solver = model.solver if solver is None else solver
     if solver is not None:
@@ -98,8 +101,8 @@ def save_pretrained(
         "num_classes": model.num_classes,
         "step": model.step,
         "weights": model.weights,
-        "recipe": model.config.to_dict(),
-        "vae": _vae_record(model, vae),
+        "recipe": shareable_recipe(model.config),
+        "vae": vae_record,
         "solver": None if solver is None else solver.to_dict(),
         "safetensors_sha256": hashlib.sha256(data).hexdigest(),
     }
@@ -109,6 +112,22 @@ def save_pretrained(
     card_text = card(config, sum(p.numel() for p in model.net.parameters()))
     atomic_write(target / CARD_FILE, lambda f: f.write(card_text.encode()))
     return target
+
+
+def shareable_recipe(config: TrainConfig) -> dict[str, Any]:
+    """The recipe as `config.json` records it, without machine-local paths: `sample.solver`
+    is null (a folder carries its solver embedded, `config.json` `solver`), and so is
+    `data.path` where the recipe is valid without it (every dataset but `folder`, `cifar10`
+    and `latents`, whose recipes need the path: it is kept there as a record of where the
+    data was, and never read when the folder is loaded or sampled)."""
+    from energykit.data import DATASETS
+
+    raw = config.to_dict()
+    raw["sample"]["solver"] = None
+    info = DATASETS.get(config.data.name)
+    if info is None or info.family not in ("files", "latents"):
+        raw["data"]["path"] = None
+    return raw
 
 
 def _modules() -> tuple[Any, Callable[..., str]]:
@@ -143,6 +162,11 @@ def _check_target(folder: Path) -> Path:
 def _vae_record(model: Exportable, vae: LatentVAE | None) -> dict[str, Any] | None:
     """The VAE of a latent model: given, recorded on the model, or read from the manifest of
     the latent folder it was trained on (`None` when none is known)."""
+    if vae is not None and model.config.data.name != "latents":
+        raise ValueError(
+            "save_pretrained vae: only for latent models (data.name='latents'), got "
+            f"{model.config.data.name!r}"
+        )
     vae = vae or model.vae
     if vae is None and model.config.data.name == "latents" and model.config.data.path:
         from energykit.data.latents import MANIFEST, LatentManifest
@@ -176,17 +200,23 @@ def load_pretrained(
             f"load_trained weights: {where} holds the {config['weights']!r} weights, got "
             f"weights={weights!r}"
         )
-    path = folder / WEIGHTS_FILE
-    _check_digest(path, config["safetensors_sha256"])
+    data = _read_checked(folder / WEIGHTS_FILE, config["safetensors_sha256"])
+    shapes = _header_shapes(data, where)
+    recipe, shape, classes = config["recipe"], tuple(config["shape"]), config["num_classes"]
+    # The shapes first: the network is built on the meta device (allocating nothing) and
+    # compared with the file's header before any tensor is read.
+    with torch.device("meta") if net is None else contextlib.nullcontext():
+        probe = net_for(recipe, shape, classes, net, where)
+    check_weights_fit(probe, shapes, f"{where} ({WEIGHTS_FILE})")
+    module = probe if net is not None else net_for(recipe, shape, classes, None, where)
     try:
-        state = safetensors_torch.load_file(path, device=str(device))
-    except Exception as err:  # safetensors raises its own error types for a damaged header
+        state = safetensors_torch.load(data)
+    except Exception as err:  # safetensors raises its own error types for damaged data
         raise ValueError(f"{where}: {WEIGHTS_FILE} is not a safetensors file ({err})") from None
-    module = net_for(config["recipe"], tuple(config["shape"]), config["num_classes"], net, where)
+    state = {k: v.to(device) for k, v in state.items()}
     floats = {t.dtype for t in state.values() if t.is_floating_point()}
     if net is None and len(floats) == 1:
         module.to(floats.pop())  # the stored precision (e.g. a float64 reference export)
-    check_weights_fit(module, state, f"{where} ({WEIGHTS_FILE})")
     bad = nonfinite_entries(state)
     if bad:
         raise ValueError(f"{where}: {WEIGHTS_FILE} holds NaN/inf in {bad[:5]}")
@@ -194,19 +224,42 @@ def load_pretrained(
     return module.eval(), config
 
 
-def _check_digest(path: Path, expected: str) -> None:
-    """The SHA-256 of the file at `path` (read in 16 MiB blocks) is `expected`."""
+def _read_checked(path: Path, expected: str) -> bytes:
+    """The bytes of the file at `path`, read once, whose SHA-256 is `expected`."""
     if not path.is_file():
         raise FileNotFoundError(f"exported folder {str(path.parent)!r}: no {WEIGHTS_FILE}")
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 24):
-            h.update(block)
-    if h.hexdigest() != expected:
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected:
         raise ValueError(
-            f"{str(path)!r}: SHA-256 {h.hexdigest()} does not match {expected} recorded in "
+            f"{str(path)!r}: SHA-256 {digest} does not match {expected} recorded in "
             f"{CONFIG_FILE} (the file was damaged or replaced); refusing to load it"
         )
+    return data
 
 
-__all__ = ["Exportable", "load_pretrained", "save_pretrained"]
+def _header_shapes(data: bytes, where: str) -> dict[str, torch.Tensor]:
+    """The tensors a safetensors file holds, as shape-only (meta) tensors read from its header
+    (an 8-byte little-endian length, then that many bytes of JSON), no tensor data read."""
+    bad = f"{where}: {WEIGHTS_FILE} is not a safetensors file"
+    size = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+    if not 0 < size <= len(data) - 8:
+        raise ValueError(f"{bad} (header length {size}, file of {len(data)} bytes)")
+    try:
+        header = json.loads(data[8 : 8 + size])
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{bad} (header: {err})") from None
+    if not isinstance(header, dict):
+        header = {}
+    entries = {k: v for k, v in header.items() if k != "__metadata__"}
+    if not entries or not all(_is_entry(v) for v in entries.values()):
+        raise ValueError(f"{bad} (header entries without a list of sizes 'shape')")
+    return {k: torch.empty(v["shape"], device="meta") for k, v in entries.items()}
+
+
+def _is_entry(v: Any) -> bool:
+    shape = v.get("shape") if isinstance(v, dict) else None
+    return isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)
+
+
+__all__ = ["Exportable", "load_pretrained", "save_pretrained", "shareable_recipe"]

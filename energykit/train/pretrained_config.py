@@ -25,6 +25,12 @@ CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 #: The files an exported folder consists of (a folder holding others is not overwritten).
 FOLDER_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE)
+#: Bounds of `shape`, checked before a network is built from it: each dimension, and their
+#: product (one sample's number of values).
+MAX_DIM, MAX_NUMEL = 2**16, 2**31
+#: The sample shape of the built-in datasets whose shape the name alone fixes (a test
+#: checks each against its loader); `folder` and `latents` shapes come from their data.
+DATASET_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,30 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     for key, ok, expected in _CHECKS:
         if not ok(raw[key]):
             raise ValueError(f"{where!r} {key}: expected {expected}, got {raw[key]!r}"[:300])
-    return {**raw, "recipe": _recipe(raw, where), "solver": _solver(raw["solver"], where)}
+    recipe = _recipe(raw, where)
+    _check_dataset_shape(raw["shape"], recipe, where)
+    return {**raw, "recipe": recipe, "solver": _solver(raw["solver"], where)}
+
+
+def _is_shape(v: Any) -> bool:
+    if not (isinstance(v, list) and v and all(_is_int(d, 1) and d <= MAX_DIM for d in v)):
+        return False
+    return math.prod(v) <= MAX_NUMEL
+
+
+def _check_dataset_shape(shape: list[int], recipe: TrainConfig, where: str) -> None:
+    """`shape` is the sample shape of the recipe's dataset where the name fixes one (the
+    toy distributions: `(2,)`; `DATASET_SHAPES`); an MLP would otherwise load any shape of
+    the same size."""
+    from energykit.data import DATASETS
+
+    name = recipe.data.name
+    info = DATASETS.get(name)
+    want = (2,) if info is not None and info.family == "toy" else DATASET_SHAPES.get(name)
+    if want is not None and tuple(shape) != want:
+        raise ValueError(
+            f"{where!r} shape: expected {list(want)} for data.name={name!r}, got {shape}"
+        )
 
 
 def _is_int(v: Any, low: int) -> bool:
@@ -116,8 +145,8 @@ _CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("kind", lambda v: v in OBJECTIVE_KINDS, f"one of {sorted(OBJECTIVE_KINDS)}"),
     (
         "shape",
-        lambda v: isinstance(v, list) and bool(v) and all(_is_int(d, 1) for d in v),
-        "a list of positive integers",
+        _is_shape,
+        f"a list of positive integers, each <= {MAX_DIM}, their product <= 2**31",
     ),
     ("num_classes", lambda v: v is None or _is_int(v, 1), "null or an integer >= 1"),
     ("step", lambda v: _is_int(v, 0), "an integer >= 0"),
@@ -167,7 +196,10 @@ __all__ = [
     "CARD_FILE",
     "CONFIG_FILE",
     "CONFIG_KEYS",
+    "DATASET_SHAPES",
     "FOLDER_FILES",
+    "MAX_DIM",
+    "MAX_NUMEL",
     "PRETRAINED_FORMAT",
     "WEIGHTS_FILE",
     "LatentVAE",

@@ -130,6 +130,11 @@ CASES = [
     (["export", "{samples}", "{new}/d"], "s.pt"),
     (["export", "{ckpt}", "{new}/d", "--solver", "{text}"], "text.pt"),
     (["export", "{ckpt}", "{new}/d", "--vae-scale", "0"], "--vae-scale"),
+    (["export", "{ckpt}", "{new}/d", "--vae-scale", "0.5"], "--vae-scale: only with --vae"),
+    (
+        ["export", "{ckpt}", "{new}/d", "--vae", "org/vae"],
+        "--vae: only for latent models (data.name='latents'), got '8gaussians'",
+    ),
     (["plot", "{refplain}", "--out", "{new}/p.png"], "sample {refplain} --reference HEAD"),
     (["evaluate", "{ref}"], "SAMPLES '{ref}': a checkpoint of the reference EqM release, not a"),
     (["evaluate", "{samples}", "--ref", "{refplain}"], "--ref '{refplain}': a checkpoint of the"),

