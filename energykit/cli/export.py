@@ -56,14 +56,14 @@ def _vae(args: argparse.Namespace, model: TrainedModel) -> LatentVAE | None:
     """The VAE `--vae` / `--vae-scale` record, refused for a pixel model and `--vae-scale`
     refused without `--vae` (it would be ignored)."""
     if args.vae is None:
-        if args.vae_scale != SD_VAE_SCALE:
+        if args.vae_scale is not None:
             raise ConfigError(f"--vae-scale: only with --vae, got --vae-scale {args.vae_scale}")
         return None
     if model.config.data.name != "latents":
         raise ConfigError(
             f"--vae: only for latent models (data.name='latents'), got {model.config.data.name!r}"
         )
-    return LatentVAE(args.vae, args.vae_scale)
+    return LatentVAE(args.vae, SD_VAE_SCALE if args.vae_scale is None else args.vae_scale)
 
 
 def native_reference(

@@ -248,7 +248,7 @@ def _add_export(sub: Any) -> None:
     )
     x.add_argument("--vae", metavar="NAME", help="record the VAE that decodes a latent model")
     x.add_argument(
-        "--vae-scale", type=POSITIVE, default=0.18215, help="the latents' scaling factor (--vae)"
+        "--vae-scale", type=POSITIVE, help="the latents' scaling factor (--vae; default 0.18215)"
     )
     _add_reference_options(x)
     x.set_defaults(fn="cmd_export")

@@ -138,21 +138,14 @@ class TrainedModel:
 
         return save_pretrained(self, folder, solver=solver, vae=vae)
 
-    def push_to_hub(
-        self,
-        repo_id: str,
-        *,
-        token: str | None = None,
-        private: bool | None = None,
-        commit_message: str = "Upload energykit model",
-    ) -> str:
+    def push_to_hub(self, repo_id: str, **options: Any) -> str:
         """Upload `save_pretrained`'s folder to the Hub repository `repo_id` (created if
-        needed); returns the commit URL. See `energykit.train.hub.push_to_hub`."""
+        needed); returns the commit URL. `options` are those of
+        `energykit.train.hub.push_to_hub`: `token`, `private`, `commit_message`, `solver`,
+        `vae`."""
         from energykit.train.hub import push_to_hub
 
-        return push_to_hub(
-            self, repo_id, token=token, private=private, commit_message=commit_message
-        )
+        return push_to_hub(self, repo_id, **options)
 
     def field(self) -> EnergyField:
         """The `EnergyField` to descend on (built once, then the same object).

@@ -131,6 +131,7 @@ CASES = [
     (["export", "{ckpt}", "{new}/d", "--solver", "{text}"], "text.pt"),
     (["export", "{ckpt}", "{new}/d", "--vae-scale", "0"], "--vae-scale"),
     (["export", "{ckpt}", "{new}/d", "--vae-scale", "0.5"], "--vae-scale: only with --vae"),
+    (["export", "{ckpt}", "{new}/d", "--vae-scale", "0.18215"], "--vae-scale: only with --vae"),
     (
         ["export", "{ckpt}", "{new}/d", "--vae", "org/vae"],
         "--vae: only for latent models (data.name='latents'), got '8gaussians'",
