@@ -38,12 +38,14 @@ def test_noise_is_the_interpolant():
 @pytest.mark.parametrize("gamma", [0.3, [0.0, 0.25, 0.5, 1.0]])
 def test_noise_draws_as_the_objectives_interpolant(gamma):
     # Same generator state, same draws: exactly the interpolant EqMLoss builds for these levels.
+    from energykit.objectives import Independent
     from energykit.objectives.interpolant import draw_batch
 
     x = torch.randn(4, 2, 3, dtype=D)
     levels = torch.as_tensor(gamma, dtype=D).expand(4)
     got = noise(x, torch.as_tensor(gamma, dtype=D), generator=torch.Generator().manual_seed(7))
-    want, _, eps = draw_batch(x, levels, None, torch.Generator().manual_seed(7), "gamma")
+    g = torch.Generator().manual_seed(7)
+    want, _, eps = draw_batch(x, levels, None, g, "gamma", Independent())
     assert torch.equal(got, want)
     manual = ek.objectives.interpolate(
         x, ek.objectives.draw_noise(x, torch.Generator().manual_seed(7)), levels
