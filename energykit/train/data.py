@@ -17,7 +17,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
 
 from energykit.data import (
     LATENTS,
@@ -29,7 +28,7 @@ from energykit.data import (
     stack_items,
 )
 from energykit.train.config import DataConfig
-from energykit.train.loader import Loader
+from energykit.train.loader import Loader, carrying_loader, reraise
 
 #: Number of held-out points drawn for 2-D toy evaluation.
 TOY_TEST_SIZE = 2000
@@ -159,20 +158,20 @@ def read_images(
     images: KeyedImages, index: list[int], workers: int
 ) -> tuple[Tensor, Tensor | None]:
     """Images `index` of `images`, unflipped, `(len(index), C, H, W)` (and labels), read by
-    `workers` processes."""
+    `workers` processes (a worker's exception is re-raised as itself)."""
     items: list[Any] = [(i, None) for i in index]
-    loader: DataLoader[Any] = DataLoader(
+    loader = carrying_loader(
         images,
+        stack_items,
         batch_size=_READ_BATCH,
         sampler=items,
         num_workers=workers,
-        collate_fn=stack_items,
         generator=torch.Generator().manual_seed(0),  # torch's global RNG is left alone
     )
-    parts = list(loader)
+    parts: list[tuple[Tensor, Tensor | None]] = [reraise(part) for part in loader]
     x = torch.cat([x for x, _ in parts])
-    labels = [y for _, y in parts]
-    return x, None if any(y is None for y in labels) else torch.cat(labels)
+    labels = [y for _, y in parts if y is not None]
+    return x, torch.cat(labels) if len(labels) == len(parts) else None
 
 
 def build_data(cfg: DataConfig) -> DataSource:

@@ -18,11 +18,20 @@ real generator too (so its state after each batch is that of an in-process run) 
 the `DataLoader`'s next batch when the generator is where the plan expects it; anything else
 (the first batch, a resume that restored another state, another size) restarts the plan
 from the generator's current state. Workers thus change who reads, never what is read.
+
+An exception raised in a worker (by the dataset or `collate`) is carried back as data and
+re-raised in the training process as itself, the same type and message (`torch` would
+re-raise a copy whose message is the worker's whole traceback), so a bad file reads as the
+one line it says; the worker's traceback is its cause (`WorkerError`, which `--debug`
+prints).
 """
 
 from __future__ import annotations
 
+import pickle
+import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import torch
@@ -53,6 +62,79 @@ def draw_items(
         return index
     keys = torch.randint(KEY_RANGE, (size,), generator=generator).tolist()
     return list(zip(index, keys, strict=True))
+
+
+class WorkerError(Exception):
+    """The traceback of an exception raised in a `DataLoader` worker (the `__cause__` of the
+    exception `reraise` raises, so that `--debug` prints it)."""
+
+
+@dataclass(frozen=True)
+class CarriedError:
+    """An exception raised in a `DataLoader` worker, returned in place of its batch.
+
+    Attributes:
+        error: The exception, which survives pickling (the way back to the training process).
+        trace: The worker's traceback, formatted.
+    """
+
+    error: BaseException
+    trace: str
+
+    @classmethod
+    def of(cls, err: Exception) -> CarriedError:
+        """`err` and its traceback; a `RuntimeError` with its type and message in its place
+        if `err` does not survive pickling."""
+        trace = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+        try:
+            pickle.loads(pickle.dumps(err))
+        except Exception:
+            return cls(RuntimeError(f"{type(err).__name__}: {err}"), trace)
+        return cls(err, trace)
+
+
+class _Carrying(Dataset[Any]):
+    """`dataset` whose items are `CarriedError`s where reading them raises."""
+
+    def __init__(self, dataset: Dataset[Any]) -> None:
+        self.dataset = dataset
+
+    def __getitem__(self, item: Any) -> Any:
+        try:
+            return self.dataset[item]
+        except Exception as err:
+            return CarriedError.of(err)
+
+
+class _CarryingCollate:
+    """`collate`, returning the first `CarriedError` of the items, or the one it raises."""
+
+    def __init__(self, collate: Callable[[list[Any]], Any]) -> None:
+        self.collate = collate
+
+    def __call__(self, items: list[Any]) -> Any:
+        failed = [item for item in items if isinstance(item, CarriedError)]
+        if failed:
+            return failed[0]
+        try:
+            return self.collate(items)
+        except Exception as err:
+            return CarriedError.of(err)
+
+
+def carrying_loader(
+    dataset: Dataset[Any], collate: Callable[[list[Any]], Any], **kwargs: Any
+) -> DataLoader[Any]:
+    """A `DataLoader` (`kwargs`) over `dataset` and `collate` whose batches are
+    `CarriedError`s where reading raised: pass each to `reraise`."""
+    return DataLoader(_Carrying(dataset), collate_fn=_CarryingCollate(collate), **kwargs)
+
+
+def reraise(batch: B | CarriedError) -> B:
+    """`batch`, or the exception a worker carried in its place, raised."""
+    if isinstance(batch, CarriedError):
+        raise batch.error from WorkerError(batch.trace.rstrip())
+    return batch
 
 
 class BatchPlan:
@@ -108,16 +190,18 @@ class Loader(Generic[B]):
         out = next(batches)
         items = draw_items(generator, size, self.pool, keyed=self.keyed)
         self._expected = generator.get_state()
-        return items, out
+        if isinstance(out, CarriedError):
+            self.close()  # the plan is a batch ahead of a retry
+        return items, reraise(out)
 
     def _restart(self, state: Tensor, size: int) -> Iterator[B]:
         """A new plan, and workers, from the generator's `state`."""
         self.close()
-        loader: DataLoader[Any] = DataLoader(
+        loader = carrying_loader(
             self.dataset,
+            self.collate,
             batch_sampler=BatchPlan(state, size, self.pool, keyed=self.keyed),
             num_workers=self.workers,
-            collate_fn=self.collate,
             prefetch_factor=PREFETCH_FACTOR,
             # Worker base seeds from a private generator: torch's global RNG is left alone.
             generator=torch.Generator().manual_seed(0),
@@ -131,4 +215,13 @@ class Loader(Generic[B]):
         self._batches, self._expected = None, None
 
 
-__all__ = ["KEY_RANGE", "BatchPlan", "Loader", "draw_items"]
+__all__ = [
+    "KEY_RANGE",
+    "BatchPlan",
+    "CarriedError",
+    "Loader",
+    "WorkerError",
+    "carrying_loader",
+    "draw_items",
+    "reraise",
+]

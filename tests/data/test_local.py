@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from energykit.data import Cifar10, FolderImages, open_local
+from energykit.data import Cifar10, FolderImages, image_files, open_local
 from energykit.data.cifar10 import RECORD_BYTES
 from energykit.data.keyed import keyed_flip
 from energykit.testing import tiny_cifar10
@@ -183,3 +183,76 @@ def test_cifar10_errors_say_what_was_given(tmp_path):
         Cifar10(root, "test")
     with pytest.raises(ValueError, match=r"data\.size: CIFAR-10 images are 32x32"):
         open_local("cifar10", tiny_cifar10(tmp_path / "ok"), size=28)
+
+
+def _wide_oracle(values):
+    """16 bits to 8, by hand: round(v / 257), no ties (v = 257 k + 128.5 has no integer v)."""
+    return np.array([[int(v / 257 + 0.5) for v in row] for row in values], np.uint8)
+
+
+# Values around the rounding edges: 128/257 = 0.498, 129/257 = 0.502, 65520/257 = 254.94.
+WIDE = [[0, 128, 129, 385], [386, 32767, 32896, 40000], [65280, 65407, 65408, 65520]] * 2
+
+
+def test_16_bit_pngs_scale_to_the_8_bit_range_never_clip(tmp_path):
+    arr = np.array(WIDE[:4], np.uint16)  # 4 x 4
+    _save(tmp_path / "gray" / "0", arr)
+    assert Image.open(tmp_path / "gray" / "0.png").mode == "I;16"
+    ds = FolderImages(tmp_path / "gray", 4)
+    want = _wide_oracle(arr)
+    assert ds.shape == (1, 4, 4) and want[0, 0] == 0 and want[2, 3] == 255
+    assert torch.equal(ds[(0, None)][0], _unit(want[None]))  # 0 -> -1, 65535 -> 1
+    assert ds[(0, None)][0].min() == -1.0 and ds[(0, None)][0].max() == 1.0
+    # After an RGB first file, a 16-bit one is reduced first, then replicated to 3 channels.
+    _save(tmp_path / "mixed" / "a", np.zeros((4, 4, 3), np.uint8))
+    _save(tmp_path / "mixed" / "b", arr)
+    x = FolderImages(tmp_path / "mixed", 4)[(1, None)][0]
+    assert torch.equal(x, _unit(np.stack([want] * 3)))
+
+
+def test_32_bit_integer_and_float_images(tmp_path):
+    # PIL opens by content: TIFF bytes under a .png name, as mode I (int32) and F (float32).
+    arr = np.array(WIDE[:4], np.int32)
+    Image.fromarray(arr).save(tmp_path / "i.png", format="TIFF")
+    assert Image.open(tmp_path / "i.png").mode == "I"
+    assert torch.equal(FolderImages(tmp_path, 4)[(0, None)][0], _unit(_wide_oracle(arr)[None]))
+    Image.fromarray(arr - 1).save(tmp_path / "i.png", format="TIFF")  # holds -1
+    with pytest.raises(ValueError, match=r"'i\.png' \(PIL mode 'I'\) holds values -1\.\.65519"):
+        FolderImages(tmp_path, 4)[(0, None)]
+    Image.fromarray(arr.astype(np.float32)).save(tmp_path / "f.png", format="TIFF")
+    with pytest.raises(ValueError, match=r"'f\.png' has PIL mode 'F', expected one of 1, ") as e:
+        FolderImages(tmp_path, 4)
+    assert "I;16" in _one_line(e)
+
+
+def test_a_non_image_or_broken_file_is_named_in_one_line(tmp_path):
+    _save(tmp_path / "a", np.zeros((4, 4), np.uint8))
+    (tmp_path / "x.png").write_text("not an image")
+    with pytest.raises(ValueError, match=r"data\.path '.+': 'x\.png' is not a readable image \("):
+        FolderImages(tmp_path, 4)  # every header is read when the dataset is built
+    # A header that reads and pixels that do not: named when the image is read.
+    noise = np.random.default_rng(4).integers(0, 256, (32, 32), dtype=np.uint8)
+    _save(tmp_path / "x", noise)  # incompressible: the pixel data is most of the file
+    good = (tmp_path / "x.png").read_bytes()
+    (tmp_path / "x.png").write_bytes(good[: len(good) // 2])
+    ds = FolderImages(tmp_path, 4)
+    with pytest.raises(ValueError, match=r"'x\.png' is not a readable image \(") as err:
+        ds[(1, None)]
+    _one_line(err)
+
+
+def test_hidden_names_are_skipped_and_each_class_folder_walked_once(tmp_path, monkeypatch):
+    _save(tmp_path / "cls" / "a", np.zeros((4, 4), np.uint8))
+    (tmp_path / "cls" / "._a.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")  # macOS
+    _save(tmp_path / "cls" / ".ipynb_checkpoints" / "a-checkpoint", np.ones((4, 4), np.uint8))
+    _save(tmp_path / ".hidden" / "b", np.ones((4, 4), np.uint8))  # not a class
+    (tmp_path / "__MACOSX").mkdir()
+    (tmp_path / "__MACOSX" / "._a.png").write_bytes(b"\x00\x05\x16\x07")  # no images: no class
+    walked = []
+    walk = image_files.os.walk
+    monkeypatch.setattr(image_files.os, "walk", lambda top: walked.append(top) or walk(top))
+    ds = FolderImages(tmp_path, 4)
+    assert ds.files == [tmp_path / "cls" / "a.png"] and ds.classes == ("cls",)
+    assert sorted(walked) == [tmp_path / "__MACOSX", tmp_path / "cls"]
+    _save(tmp_path / "._b", np.zeros((4, 4), np.uint8))  # hidden, so not a loose file
+    assert FolderImages(tmp_path, 4).classes == ("cls",)

@@ -14,7 +14,7 @@ from energykit.testing import tiny_cifar10
 from energykit.train import Trainer, load_config
 from energykit.train.config import DataConfig
 from energykit.train.data import build_data
-from energykit.train.loader import KEY_RANGE
+from energykit.train.loader import KEY_RANGE, CarriedError, Loader
 
 TINY = ["net.width=16", "net.depth=1", "train.batch=8", "train.log_every=1", "train.ckpt_every=2"]
 
@@ -133,3 +133,69 @@ def test_config_errors_name_the_key(tmp_path, folder):
     source = build_data(_folder_cfg(flat))
     assert source.num_classes is None and source.y_test is None
     assert source.batch(3, torch.Generator())[1] is None
+
+
+def _broken_folder(root):
+    """4 noise PNGs whose headers read and whose pixel data is cut in half."""
+    rng = np.random.default_rng(5)
+    for i in range(4):
+        (root / "c").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(root / f"c/{i}.png")
+    return root
+
+
+def _cut(root):
+    for f in sorted(root.rglob("*.png")):
+        data = f.read_bytes()
+        f.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_bad_file_is_one_line_naming_it_with_any_workers(tmp_path, workers):
+    good = _broken_folder(tmp_path / "ok")
+    (good / "c" / "x.png").write_text("not an image")
+    with pytest.raises(ValueError, match=r"^data\.path '.+': 'c/x\.png' is not a readable image"):
+        build_data(_folder_cfg(good, workers=workers))  # the headers, read in this process
+    (good / "c" / "x.png").unlink()
+    # Pixels that do not decode, found by the held-out read and by a batch, in the workers.
+    pattern = r"^data\.path '.+': 'c/\d\.png' is not a readable image \([^\n]+\)$"
+    cut = _broken_folder(tmp_path / "cut")
+    _cut(cut)
+    with pytest.raises(ValueError, match=pattern):
+        build_data(_folder_cfg(cut, workers=workers))
+    source = build_data(_folder_cfg(good, workers=workers))
+    _cut(good)
+    g = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match=pattern) as err:
+        source.batch(2, g)
+    assert "DataLoader worker" not in str(err.value)  # torch's re-raise would name the worker
+    if workers:
+        assert "Traceback" in str(err.value.__cause__)  # kept for --debug
+    with pytest.raises(ValueError, match=pattern):
+        source.batch(2, g)  # a retry reads (and fails) again, the plan restarted
+
+
+class Failing(Dataset):
+    """A user's Dataset whose items raise a KeyError."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        raise KeyError(f"sample {i} is missing")
+
+
+class UnpicklableError(Exception):
+    def __init__(self, i, why):  # pickling calls UnpicklableError(message): a TypeError
+        super().__init__(f"item {i}: {why}")
+
+
+def test_worker_exceptions_come_back_as_themselves():
+    loader = Loader(Failing(), torch.tensor([3]), list, workers=1, keyed=False)
+    with pytest.raises(KeyError) as err:
+        loader.batch(1, torch.Generator().manual_seed(0))
+    assert type(err.value) is KeyError and str(err.value) == "'sample 3 is missing'"
+    carried = CarriedError.of(UnpicklableError(2, "x"))
+    assert type(carried.error) is RuntimeError
+    assert str(carried.error) == "UnpicklableError: item 2: x"
+    assert carried.trace.endswith("UnpicklableError: item 2: x\n")
