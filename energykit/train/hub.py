@@ -62,8 +62,9 @@ def push_to_hub(
         token: A Hub token (default: the one `hf auth login` stored).
         private: Create the repository private (an existing one keeps its visibility).
         commit_message: The commit's message.
-        solver, vae: As for `save_pretrained`: a calibrated solver to embed, the VAE of a
-            latent model (defaults: the model's own).
+        solver: As for `save_pretrained`: a calibrated solver to embed (default: the
+            model's own).
+        vae: As for `save_pretrained`: the VAE of a latent model (default: the model's own).
 
     Returns:
         The commit's URL.
