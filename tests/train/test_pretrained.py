@@ -278,7 +278,7 @@ def test_the_recipe_carries_no_machine_local_path(runs, tmp_path):
     assert main(["sample", str(folder), "--out", str(b), *flags]) == 0
     (xa, ma), (xb, mb) = load_samples(a), load_samples(b)
     assert torch.equal(xa, xb) and ma["nfe_total"] == mb["nfe_total"] == 10
-    # A folder written before (its recipe still naming a file) samples with its solver too.
+    # A recipe that still names a solver file: the folder's embedded solver replaces it.
     _rewrite_config(folder, lambda c: c["recipe"]["sample"].update(solver=str(solver_file)))
     assert main(["sample", str(folder), "--out", str(tmp_path / "c.pt"), *flags]) == 0
     assert torch.equal(load_samples(tmp_path / "c.pt")[0], xa)
